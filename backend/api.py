@@ -1,0 +1,107 @@
+"""The phone-facing JSON API under ``/api/v1``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from backend import devices
+from backend.checkins import check_in, parse_request
+from backend.errors import ApiError, error_response
+from backend.openapi import openapi_document
+from backend.state import AppState, client_ip
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """Refuse wrong content types and oversized bodies before parsing anything."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError("unsupported_media_type")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError("payload_too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError("payload_too_large")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError("invalid_request", detail="body is not valid JSON") from exc
+
+
+async def server_time(request: Request) -> JSONResponse:
+    state = AppState.of(request)
+    return JSONResponse({"server_time": time.time(), "qr_period": state.settings.qr_period})
+
+
+async def enrol_device(request: Request) -> Response:
+    state = AppState.of(request)
+    data = await read_json(request, state.settings.max_body_bytes)
+    if not isinstance(data, dict):
+        raise ApiError("invalid_request", detail="expected a JSON object")
+    nip, code, jwk = data.get("nip"), data.get("code"), data.get("public_key")
+    if not isinstance(nip, str) or not isinstance(code, str) or not nip or not code:
+        raise ApiError("invalid_request", detail="nip and code must be non-empty strings")
+    if len(nip) > 32 or len(code) > 32:
+        raise ApiError("invalid_request", detail="nip or code too long")
+    try:
+        devices.load_public_key(jwk)
+        assert isinstance(jwk, dict)  # load_public_key accepts only a JWK object
+    except ValueError as exc:
+        raise ApiError("invalid_request", detail=str(exc)) from exc
+    ip = client_ip(request, state.settings)
+    # Both limits count every attempt, so guessing codes is slow for one NIP and from one place.
+    if not state.enrol_ip_limiter.hit(ip) or not state.enrol_nip_limiter.hit(nip):
+        raise ApiError("rate_limited")
+    device = await devices.enrol(
+        state.db,
+        state.settings.secret_key,
+        nip=nip.strip(),
+        code=code,
+        jwk=jwk,
+        user_agent=request.headers.get("user-agent", ""),
+        ip=ip,
+    )
+    return JSONResponse(
+        {"device_id": device.device_id, "employee": {"nip": device.nip, "name": device.name}},
+        status_code=201,
+    )
+
+
+async def submit_checkin(request: Request) -> Response:
+    state = AppState.of(request)
+    req = parse_request(await read_json(request, state.settings.max_body_bytes))
+    outcome = await check_in(
+        state.db,
+        state.settings,
+        req,
+        ip=client_ip(request, state.settings),
+        user_agent=request.headers.get("user-agent", ""),
+    )
+    if outcome.created and outcome.body["status"] == "accepted":
+        state.events.publish(
+            "checkin",
+            {
+                "display_id": outcome.display_id,
+                "name": outcome.first_name,
+                "at": outcome.body["at"],
+                "kind": outcome.body["kind"],
+            },
+        )
+    return JSONResponse(outcome.body, status_code=outcome.status_code)
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document(AppState.of(request).settings))
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    headers = {"Retry-After": "60"} if exc.code == "rate_limited" else None
+    return error_response(exc, headers)

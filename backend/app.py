@@ -1,0 +1,75 @@
+"""The application: every route in one list, and the lifespan that owns the database."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+import display_server.routes
+import scanner_pwa.routes
+from backend import admin, api
+from backend.db import make_database
+from backend.errors import ApiError, error_response
+from backend.settings import Settings, load_settings
+from backend.state import AppState
+from backend.templating import LanguageMiddleware
+
+log = logging.getLogger("presensi")
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        if code:
+            return error_response(ApiError(code))
+        return JSONResponse(
+            {"error": {"code": "http_error", "message": exc.detail, "message_en": exc.detail}},
+            status_code=exc.status_code,
+        )
+    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+api_routes = [
+    Route("/time", api.server_time, methods=["GET"]),
+    Route("/devices", api.enrol_device, methods=["POST"]),
+    Route("/checkins", api.submit_checkin, methods=["POST"]),
+    Route("/openapi.json", api.openapi, methods=["GET"]),
+]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    state = AppState(settings=settings, db=make_database(settings.database_url))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.db.connect()
+        try:
+            yield
+        finally:
+            await state.db.disconnect()
+
+    routes = [
+        Mount("/api/v1/admin", routes=admin.api_routes),
+        Mount("/api/v1", routes=api_routes),
+        Mount("/admin", routes=admin.routes),
+        *display_server.routes.routes,  # /display, /display/pair, /display/ws
+        *scanner_pwa.routes.routes,  # /s and the PWA's files
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(LanguageMiddleware)],
+        lifespan=lifespan,
+        exception_handlers={ApiError: api.api_error_handler, HTTPException: http_error},
+    )
+    app.state.presensi = state
+    return app

@@ -1,0 +1,268 @@
+"""The check-in: verify a signed scan of a display's QR and record it.
+
+Checks run in the order DESIGN.md gives, each failure with its own code. A record is written
+only after every check passes, and the caller answers only after the write is committed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
+
+from backend import tokens
+from backend.db import as_utc, checkins, devices, displays, employees, offices, units, utcnow
+from backend.devices import b64url_decode, load_public_key, verify_signature
+from backend.errors import ApiError
+from backend.schedules import classify, day_schedule
+from backend.settings import Settings
+
+CONTEXT = "presensi/checkin/v1"
+_DEVICE_ID = re.compile(r"^d_[A-Za-z0-9_-]{8,37}$")
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{22}$")  # 16 random bytes, base64url without padding
+# A queued scan may arrive late, but only if the phone signed it while the code was current
+# (client_ts is the phone's estimate of server time; SKEW absorbs what that estimate misses).
+CLIENT_SKEW = 5.0
+PENDING_MAX_AGE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class CheckinRequest:
+    token: str
+    device_id: str
+    client_ts: int
+    nonce: str
+    signature: str
+
+    def message(self) -> bytes:
+        return f"{CONTEXT}|{self.token}|{self.device_id}|{self.client_ts}|{self.nonce}".encode()
+
+
+def parse_request(data: Any) -> CheckinRequest:
+    """Validate the JSON body's shape; everything else is checked against keys and records."""
+    if not isinstance(data, dict):
+        raise ApiError("invalid_request", detail="expected a JSON object")
+    fields = ("token", "device_id", "client_ts", "nonce", "signature")
+    missing = [f for f in fields if f not in data]
+    if missing:
+        raise ApiError("invalid_request", detail=f"missing: {', '.join(missing)}")
+    for name in ("token", "device_id", "nonce", "signature"):
+        if not isinstance(data[name], str):
+            raise ApiError("invalid_request", detail=f"{name} must be a string")
+    client_ts = data["client_ts"]
+    if isinstance(client_ts, bool) or not isinstance(client_ts, int) or not 0 < client_ts < 2**53:
+        raise ApiError("invalid_request", detail="client_ts must be integer unix milliseconds")
+    if not _NONCE.match(data["nonce"]):
+        raise ApiError("invalid_request", detail="nonce must be 16 bytes, base64url")
+    if len(data["signature"]) > 128:
+        raise ApiError("invalid_request", detail="signature too long")
+    return CheckinRequest(
+        data["token"], data["device_id"], client_ts, data["nonce"], data["signature"]
+    )
+
+
+def _signed_while_current(req: CheckinRequest, window: int, settings: Settings) -> bool:
+    signed_at = req.client_ts / 1000
+    opens = window * settings.qr_period - CLIENT_SKEW
+    closes = (window + 1 + settings.qr_grace_windows) * settings.qr_period + CLIENT_SKEW
+    return opens <= signed_at <= closes
+
+
+def _in_networks(ip: str, networks: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+        return any(
+            address in ipaddress.ip_network(n.strip(), strict=False)
+            for n in networks.split(",")
+            if n.strip()
+        )
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    created: bool
+    body: dict[str, Any]
+    display_id: int
+    first_name: str
+
+    @property
+    def status_code(self) -> int:
+        if self.body["status"] == "pending_review":
+            return 202
+        return 201 if self.created else 200
+
+
+def _body(row: Any, tz: ZoneInfo, nip: str, name: str) -> dict[str, Any]:
+    return {
+        "status": row["status"],
+        "checkin_id": row["id"],
+        "kind": row["kind"],
+        "at": as_utc(row["at"]).astimezone(tz).isoformat(timespec="seconds"),
+        "late_minutes": row["late_minutes"],
+        "category": row["category"],
+        "employee": {"nip": nip, "name": name},
+    }
+
+
+async def check_in(
+    db: Database,
+    settings: Settings,
+    req: CheckinRequest,
+    *,
+    ip: str,
+    user_agent: str,
+    now: datetime | None = None,
+) -> Outcome:
+    now = now or utcnow()
+    pending = False
+    try:
+        token = tokens.verify(
+            settings.qr_keys,
+            req.token,
+            period=settings.qr_period,
+            grace_windows=settings.qr_grace_windows,
+            now=now.timestamp(),
+        )
+    except ApiError as exc:
+        # A scan queued on a phone without signal is kept for review, never accepted.
+        if exc.code != "expired_token":
+            raise
+        _, display_id, window, _ = tokens.parse(req.token)
+        too_old = now - datetime.fromtimestamp(window * settings.qr_period, UTC) > PENDING_MAX_AGE
+        if too_old or not _signed_while_current(req, window, settings):
+            raise
+        token = tokens.Token(kid="", display_id=display_id, window=window, text=req.token)
+        pending = True
+
+    place = await db.fetch_one(
+        sa.select(
+            displays.c.id,
+            displays.c.revoked_at,
+            displays.c.last_seen_at,
+            offices.c.id.label("office_id"),
+            offices.c.timezone,
+            offices.c.allowed_networks,
+        )
+        .select_from(displays.join(offices))
+        .where(displays.c.id == token.display_id)
+    )
+    if place is None:
+        raise ApiError("unknown_display")
+    if place["revoked_at"] is not None:
+        raise ApiError("display_revoked")
+
+    if not _DEVICE_ID.match(req.device_id):
+        raise ApiError("unknown_device")
+    person = await db.fetch_one(
+        sa.select(
+            devices.c.public_key,
+            devices.c.revoked_at,
+            employees.c.id.label("employee_id"),
+            employees.c.nip,
+            employees.c.name,
+            employees.c.active,
+            employees.c.unit_id,
+            employees.c.office_id,
+            units.c.agency_id,
+        )
+        .select_from(devices.join(employees).join(units))
+        .where(devices.c.id == req.device_id)
+    )
+    if person is None:
+        raise ApiError("unknown_device")
+    if person["revoked_at"] is not None:
+        raise ApiError("device_revoked")
+    key = load_public_key(json.loads(person["public_key"]))
+    if not verify_signature(key, req.signature, req.message()):
+        raise ApiError("bad_signature")
+    if not person["active"]:
+        raise ApiError("employee_inactive")
+
+    tz = ZoneInfo(place["timezone"])
+    local = now.astimezone(tz)
+    flags = _flags(place, person, ip, now, settings, pending)
+    schedule = await day_schedule(
+        db,
+        agency_id=person["agency_id"],
+        unit_id=person["unit_id"],
+        day=local.date(),
+        tz=tz,
+    )
+    async with db.transaction():
+        scanned_before = schedule is None and bool(
+            await db.fetch_val(
+                sa.select(sa.func.count())
+                .select_from(checkins)
+                .where(checkins.c.employee_id == person["employee_id"])
+                .where(checkins.c.local_date == local.date())
+            )
+        )
+        verdict = classify(local, schedule, scanned_before=scanned_before)
+        values = {
+            "employee_id": person["employee_id"],
+            "device_id": req.device_id,
+            "display_id": token.display_id,
+            "office_id": place["office_id"],
+            "window": token.window,
+            "at": now,
+            "local_date": local.date(),
+            "kind": verdict.kind,
+            "late_minutes": verdict.late_minutes,
+            "category": verdict.category,
+            "status": "pending_review" if pending else "accepted",
+            "client_ts": req.client_ts,
+            "nonce": b64url_decode(req.nonce).hex()[:32],
+            "client_ip": ip[:64],
+            "user_agent": user_agent[:400],
+            "flags": ",".join(flags),
+        }
+        insert = (postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert)(checkins)
+        new_id = await db.fetch_val(
+            insert.values(**values)
+            .on_conflict_do_nothing(index_elements=["employee_id", "display_id", "window"])
+            .returning(checkins.c.id)
+        )
+        if new_id is not None:
+            await db.execute(
+                devices.update().where(devices.c.id == req.device_id).values(last_used_at=now)
+            )
+        row = await db.fetch_one(
+            checkins.select()
+            .where(checkins.c.employee_id == person["employee_id"])
+            .where(checkins.c.display_id == token.display_id)
+            .where(checkins.c.window == token.window)
+        )
+    assert row is not None
+    return Outcome(
+        created=new_id is not None,
+        body=_body(row, tz, person["nip"], person["name"]),
+        display_id=token.display_id,
+        first_name=person["name"].split()[0] if person["name"].split() else "",
+    )
+
+
+def _flags(
+    place: Any, person: Any, ip: str, now: datetime, settings: Settings, pending: bool
+) -> list[str]:
+    """Signals for admins to review; they never change the verdict on their own."""
+    flags = []
+    if pending:
+        flags.append("offline_submission")
+    if person["office_id"] is not None and person["office_id"] != place["office_id"]:
+        flags.append("other_office")
+    if place["allowed_networks"] and not _in_networks(ip, place["allowed_networks"]):
+        flags.append("ip_outside_network")
+    last_seen = place["last_seen_at"]
+    if last_seen is None or now - as_utc(last_seen) > timedelta(seconds=3 * settings.qr_period):
+        flags.append("display_offline")
+    return flags

@@ -1,0 +1,352 @@
+"""The ``presensi`` command: serve, migrate, demo data, and the operator's everyday tasks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import secrets
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+
+from backend import migrate, tokens
+from backend.accounts import AccountError, create_admin
+from backend.db import agencies, displays, employees, make_database, units
+from backend.devices import issue_enrolment_code
+from backend.employees import ValidationError, add_employee, check_csv, import_rows
+from backend.settings import Settings, load_settings
+
+ACTOR = "cli"
+
+
+class CliError(Exception):
+    """A mistake by the operator: printed as one line, exit status 2."""
+
+
+@contextlib.asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[Database]:
+    db = make_database(settings.database_url)
+    await db.connect()
+    try:
+        yield db
+    finally:
+        await db.disconnect()
+
+
+def run_db(settings: Settings, fn: Callable[[Database], Coroutine[Any, Any, Any]]) -> Any:
+    async def main() -> Any:
+        async with connected(settings) as db:
+            return await fn(db)
+
+    return asyncio.run(main())
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    if args.workers > 1 and settings.is_sqlite:
+        raise CliError(
+            "SQLite serves one process; use PostgreSQL (PRESENSI_DATABASE_URL) for --workers > 1"
+        )
+    migrate.upgrade(settings.database_url)
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=False,  # client IPs come from backend.state.client_ip and TRUSTED_PROXIES
+        log_level=settings.log_level,
+        access_log=False,  # access lines add nothing the audit log lacks and cost the hot path
+    )
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    migrate.upgrade(settings.database_url)
+    print(f"database at revision {migrate.current_revision(settings.database_url)}")
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from backend.demo import ensure_demo
+
+    migrate.upgrade(settings.database_url)
+    info = run_db(settings, lambda db: ensure_demo(db, settings.secret_key, args.employees))
+    if args.json:
+        print(json.dumps(info))
+        return
+    base = settings.public_url
+    print("Presensi demo data is ready.\n")
+    print(f"  Office:   {info['office']['name']} (id {info['office']['id']})")
+    print(f"  Display:  open {base}/display on the office monitor", end="")
+    if info["display"]["pairing_code"]:
+        print(f" and enter pairing code {info['display']['pairing_code']} (valid 15 minutes)")
+    else:
+        print(" (already paired)")
+    print(f"  Admin:    {base}/admin/login  user {info['admin']['username']}")
+    print(f"            password {info['admin']['password']}")
+    print(f"  Staff:    {len(info['employees'])} employees, for example:")
+    for person in info["employees"][:3]:
+        print(f"              {person['nip']}  {person['name']}")
+    print(f"  Phones:   open {base}/s and enrol with a NIP and a code from")
+    print("            `presensi enrolment-code <NIP>`")
+    print(f"  Test:     `presensi display token {info['display']['id']} --qr` shows the current QR")
+
+
+async def _agency_id(db: Database, code: str | None) -> int:
+    if code:
+        found = await db.fetch_val(sa.select(agencies.c.id).where(agencies.c.code == code))
+        if found is None:
+            raise CliError(f"no agency with code {code!r}")
+        return int(found)
+    ids = [r["id"] for r in await db.fetch_all(sa.select(agencies.c.id))]
+    if len(ids) != 1:
+        raise CliError(f"there are {len(ids)} agencies: name one with --agency CODE")
+    return int(ids[0])
+
+
+def cmd_employee_add(args: argparse.Namespace, settings: Settings) -> None:
+    async def go(db: Database) -> int:
+        agency_id = await _agency_id(db, args.agency)
+        unit_id = await db.fetch_val(
+            sa.select(units.c.id)
+            .where(units.c.agency_id == agency_id)
+            .where(sa.or_(units.c.code == args.unit, units.c.name == args.unit))
+        )
+        if unit_id is None:
+            raise CliError(f"no unit {args.unit!r} in that agency")
+        try:
+            return await add_employee(
+                db, nip=args.nip, name=args.name, unit_id=unit_id, kind=args.kind, actor=ACTOR
+            )
+        except ValidationError as exc:
+            raise CliError(str(exc)) from exc
+
+    employee_id = run_db(settings, go)
+    print(f"employee {employee_id} added")
+
+
+def cmd_employee_import(args: argparse.Namespace, settings: Settings) -> None:
+    from tqdm import tqdm
+
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+
+    async def go(db: Database) -> int:
+        agency_id = await _agency_id(db, args.agency)
+        report = await check_csv(db, agency_id, text)
+        if not report.ok:
+            for line, message in report.errors:
+                print(f"{args.file}:{line}: {message}", file=sys.stderr)
+            raise CliError(f"{len(report.errors)} bad rows; nothing was imported")
+        if args.dry_run:
+            return len(report.rows)
+        with tqdm(total=len(report.rows), unit="rows", disable=len(report.rows) < 1000) as bar:
+            return await import_rows(db, report.rows, actor=ACTOR, progress=bar.update)
+
+    count = run_db(settings, go)
+    print(f"{count} employees {'would be ' if args.dry_run else ''}imported")
+
+
+def cmd_enrolment_code(args: argparse.Namespace, settings: Settings) -> None:
+    ttl = settings.enrolment_code_ttl
+
+    async def one(db: Database) -> str:
+        employee = await db.fetch_one(
+            sa.select(employees.c.id, employees.c.active).where(employees.c.nip == args.nip)
+        )
+        if employee is None:
+            raise CliError(f"no employee with NIP {args.nip}")
+        if not employee["active"]:
+            raise CliError(f"employee {args.nip} is not active")
+        return await issue_enrolment_code(
+            db, settings.secret_key, employee["id"], ttl=ttl, created_by=ACTOR
+        )
+
+    async def everyone(db: Database) -> list[tuple[str, str, str]]:
+        from backend.db import devices
+
+        with_phone = sa.select(devices.c.employee_id).where(devices.c.revoked_at.is_(None))
+        rows = await db.fetch_all(
+            sa.select(employees.c.id, employees.c.nip, employees.c.name)
+            .where(employees.c.active.is_(True))
+            .where(employees.c.id.not_in(with_phone))
+            .order_by(employees.c.nip)
+        )
+        return [
+            (
+                r["nip"],
+                r["name"],
+                await issue_enrolment_code(
+                    db, settings.secret_key, r["id"], ttl=ttl, created_by=ACTOR
+                ),
+            )
+            for r in rows
+        ]
+
+    if args.all:
+        if not args.csv:
+            raise CliError("--all needs --csv FILE")
+        from backend.employees import iter_csv_codes
+
+        codes = run_db(settings, everyone)
+        # Codes are secrets until handed out: the file is readable by its owner only.
+        path = Path(args.csv)
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(iter_csv_codes(codes), encoding="utf-8")
+        print(f"{len(codes)} codes written to {args.csv}")
+    else:
+        if not args.nip:
+            raise CliError("give a NIP, or --all --csv FILE")
+        print(run_db(settings, one))
+
+
+def cmd_display_add(args: argparse.Namespace, settings: Settings) -> None:
+    from display_server.pairing import UnknownOffice, create_display
+
+    async def go(db: Database) -> tuple[int, str]:
+        try:
+            return await create_display(
+                db, settings.secret_key, args.office, args.name, actor=ACTOR
+            )
+        except UnknownOffice as exc:
+            raise CliError(f"no office with id {args.office}") from exc
+
+    display_id, code = run_db(settings, go)
+    print(f"display {display_id} created; open {settings.public_url}/display and enter:")
+    print(code)
+
+
+def cmd_display_token(args: argparse.Namespace, settings: Settings) -> None:
+    async def go(db: Database) -> Any:
+        return await db.fetch_one(sa.select(displays).where(displays.c.id == args.display))
+
+    row = run_db(settings, go)
+    if row is None:
+        raise CliError(f"no display with id {args.display}")
+    if row["revoked_at"] is not None:
+        raise CliError(f"display {args.display} is revoked")
+    window = tokens.current_window(settings.qr_period)
+    url = tokens.scan_url(settings.public_url, tokens.issue(settings.qr_keys, row["id"], window))
+    if args.qr:
+        import segno
+
+        segno.make_qr(url, error="m").terminal(compact=True)
+    print(url)
+
+
+def cmd_admin_create(args: argparse.Namespace, settings: Settings) -> None:
+    password = args.password or secrets.token_urlsafe(12)
+
+    async def go(db: Database) -> int:
+        try:
+            return await create_admin(
+                db,
+                username=args.username,
+                password=password,
+                role=args.role,
+                agency_id=args.agency_id,
+                unit_id=args.unit_id,
+                actor=ACTOR,
+            )
+        except AccountError as exc:
+            raise CliError(str(exc)) from exc
+
+    admin_id = run_db(settings, go)
+    print(f"admin {admin_id} ({args.role}) created: user {args.username}")
+    if not args.password:
+        print(f"password {password}")
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="presensi",
+        description="Presensi: QR attendance with office displays and enrolled phones.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the web server (migrates first)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="processes (PostgreSQL only for >1)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="create demo agency, office, display, staff and admin")
+    p.add_argument("--employees", type=int, default=20, help="number of demo employees")
+    p.add_argument("--json", action="store_true", help="print what exists as one JSON object")
+    p.set_defaults(func=cmd_demo)
+
+    emp = sub.add_parser("employee", help="add or import employees")
+    emp_sub = emp.add_subparsers(dest="employee_command", required=True, metavar="ACTION")
+    p = emp_sub.add_parser("add", help="add one employee")
+    p.add_argument("--nip", required=True, help="18-digit NIP (ASN/PPPK) or staff number")
+    p.add_argument("--name", required=True)
+    p.add_argument("--unit", required=True, help="unit code or name")
+    p.add_argument("--kind", default="asn", choices=["asn", "pppk", "contract"])
+    p.add_argument("--agency", help="agency code (needed when there are several)")
+    p.set_defaults(func=cmd_employee_add)
+    p = emp_sub.add_parser("import", help="import employees from CSV (nip,name,unit[,kind])")
+    p.add_argument("file")
+    p.add_argument("--agency", help="agency code (needed when there are several)")
+    p.add_argument("--dry-run", action="store_true", help="validate only")
+    p.set_defaults(func=cmd_employee_import)
+
+    p = sub.add_parser("enrolment-code", help="issue a one-time code to enrol a phone")
+    p.add_argument("nip", nargs="?")
+    p.add_argument("--all", action="store_true", help="every active employee without a phone")
+    p.add_argument("--csv", help="with --all: write NIP,name,code rows to this file")
+    p.set_defaults(func=cmd_enrolment_code)
+
+    disp = sub.add_parser("display", help="office displays")
+    disp_sub = disp.add_subparsers(dest="display_command", required=True, metavar="ACTION")
+    p = disp_sub.add_parser("add", help="create a display and print its pairing code")
+    p.add_argument("office", type=int, help="office id")
+    p.add_argument("--name", default="Layar", help="display name")
+    p.set_defaults(func=cmd_display_add)
+    p = disp_sub.add_parser("token", help="print the URL the display shows right now")
+    p.add_argument("display", type=int, help="display id")
+    p.add_argument("--qr", action="store_true", help="also draw the QR in the terminal")
+    p.set_defaults(func=cmd_display_token)
+
+    adm = sub.add_parser("admin", help="admin accounts")
+    adm_sub = adm.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    p = adm_sub.add_parser("create", help="create an admin account")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password", help="at least 10 characters; generated and printed if omitted")
+    p.add_argument(
+        "--role",
+        default="super_admin",
+        choices=["super_admin", "agency_admin", "unit_operator", "leader"],
+    )
+    p.add_argument("--agency-id", type=int)
+    p.add_argument("--unit-id", type=int)
+    p.set_defaults(func=cmd_admin_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        args.func(args, settings)
+    except (CliError, ValueError) as exc:
+        print(f"presensi: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Tables (SQLAlchemy Core) and the database connection.
+
+Schema changes go through Alembic migrations in ``backend/migrations``; this module is the
+current shape they produce, used to build queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from databases import Database
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _ts(name: str, **kw: object) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), **kw)  # type: ignore[arg-type]
+
+
+agencies = sa.Table(
+    "agencies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+units = sa.Table(
+    "units",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=False, index=True),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    _ts("created_at", nullable=False),
+    sa.UniqueConstraint("agency_id", "code", name="uq_units_agency_code"),
+)
+
+offices = sa.Table(
+    "offices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=False, index=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("address", sa.String(500), nullable=False, server_default=""),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    # Comma-separated CIDRs; empty means displays and scans may come from anywhere.
+    sa.Column("allowed_networks", sa.String(1000), nullable=False, server_default=""),
+    _ts("created_at", nullable=False),
+)
+
+employees = sa.Table(
+    "employees",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("nip", sa.String(32), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=False, index=True),
+    sa.Column("office_id", sa.Integer, sa.ForeignKey("offices.id"), nullable=True, index=True),
+    # asn, pppk or contract
+    sa.Column("kind", sa.String(16), nullable=False, server_default="asn"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    _ts("created_at", nullable=False),
+)
+
+# One row per weekday a schedule covers. unit_id NULL is the agency-wide (or global) default;
+# a dated range (valid_from/valid_to) such as Ramadan hours wins over an open-ended one.
+work_schedules = sa.Table(
+    "work_schedules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True, index=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True, index=True),
+    sa.Column("name", sa.String(100), nullable=False, server_default="Jam kerja"),
+    sa.Column("weekday", sa.SmallInteger, nullable=False),  # Monday = 0
+    sa.Column("start_time", sa.Time, nullable=False),
+    sa.Column("end_time", sa.Time, nullable=False),
+    sa.Column("valid_from", sa.Date, nullable=True),
+    sa.Column("valid_to", sa.Date, nullable=True),
+)
+
+displays = sa.Table(
+    "displays",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("office_id", sa.Integer, sa.ForeignKey("offices.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("pairing_code_hash", sa.String(64), nullable=True, unique=True),
+    _ts("pairing_expires_at", nullable=True),
+    sa.Column("credential_hash", sa.String(64), nullable=True, unique=True),
+    _ts("paired_at", nullable=True),
+    _ts("last_seen_at", nullable=True),
+    sa.Column("last_seen_ip", sa.String(64), nullable=True),
+    _ts("revoked_at", nullable=True),
+    _ts("created_at", nullable=False),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False, index=True),
+    sa.Column("public_key", sa.Text, nullable=False),  # the JWK as JSON
+    sa.Column("user_agent", sa.String(400), nullable=False, server_default=""),
+    _ts("created_at", nullable=False),
+    _ts("last_used_at", nullable=True),
+    _ts("revoked_at", nullable=True),
+)
+
+enrolment_codes = sa.Table(
+    "enrolment_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False, index=True),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    _ts("expires_at", nullable=False),
+    _ts("used_at", nullable=True),
+    sa.Column("created_by", sa.String(100), nullable=False),
+)
+
+checkins = sa.Table(
+    "checkins",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("device_id", sa.String(40), sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("display_id", sa.Integer, sa.ForeignKey("displays.id"), nullable=False),
+    sa.Column("office_id", sa.Integer, sa.ForeignKey("offices.id"), nullable=False),
+    sa.Column("window", sa.BigInteger, nullable=False),
+    _ts("at", nullable=False),  # server receive time, UTC
+    sa.Column("local_date", sa.Date, nullable=False),  # the working day it counts for
+    sa.Column("kind", sa.String(8), nullable=False),  # in / out
+    sa.Column("late_minutes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("category", sa.String(8), nullable=True),  # TL1-TL4, PSW1-PSW4
+    # accepted / pending_review / rejected / corrected (review states are added by admins)
+    sa.Column("status", sa.String(20), nullable=False, server_default="accepted"),
+    sa.Column("client_ts", sa.BigInteger, nullable=False),
+    sa.Column("nonce", sa.String(32), nullable=False),
+    sa.Column("client_ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.String(400), nullable=False, server_default=""),
+    sa.Column("flags", sa.String(200), nullable=False, server_default=""),
+    # Repeating a scan of the same display window is idempotent: one record, same answer.
+    sa.UniqueConstraint("employee_id", "display_id", "window", name="uq_checkins_scan"),
+    sa.Index("ix_checkins_employee_date", "employee_id", "local_date"),
+    sa.Index("ix_checkins_office_date", "office_id", "local_date"),
+    sa.Index("ix_checkins_at", "at"),
+)
+
+admin_users = sa.Table(
+    "admin_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    # super_admin / agency_admin / unit_operator / leader
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True),
+    sa.Column("language", sa.String(5), nullable=False, server_default="id"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    _ts("password_changed_at", nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    _ts("at", nullable=False, index=True),
+    sa.Column("actor", sa.String(100), nullable=False),  # "cli", "admin:<id>", "employee:<nip>"
+    sa.Column("action", sa.String(64), nullable=False, index=True),
+    sa.Column("target", sa.String(200), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they are always stored in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def make_database(url: str) -> Database:
+    if url.startswith("sqlite"):
+        # timeout: how long a writer waits for SQLite's lock before failing (busy_timeout).
+        return Database(url, timeout=30)
+    return Database(url, min_size=2, max_size=20)

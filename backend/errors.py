@@ -1,0 +1,96 @@
+"""Stable error codes and how they are answered.
+
+Each code has one HTTP status and one English message; the Indonesian text comes from the
+translation catalogue (``backend/locale``), so phones and other systems can rely on the code while
+people read a sentence in their language.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from backend.i18n import LazyText
+from backend.i18n import gettext_lazy as _
+
+ERRORS: dict[str, tuple[int, LazyText]] = {
+    "invalid_request": (400, _("The request is not valid.")),
+    "payload_too_large": (413, _("The request is too large.")),
+    "unsupported_media_type": (415, _("The request must be sent as JSON.")),
+    "malformed_token": (
+        400,
+        _("This is not a Presensi QR code. Scan the code on the office display."),
+    ),
+    "unknown_key": (
+        400,
+        _(
+            "This QR code was signed with a key the server no longer uses. Scan the code on the display again."
+        ),
+    ),
+    "bad_mac": (400, _("This QR code is not genuine. Scan the code on the office display.")),
+    "expired_token": (400, _("This QR code has expired. Scan the code on the display again.")),
+    "future_token": (
+        400,
+        _(
+            "This QR code is not valid yet. Check that it comes from the office display and scan again."
+        ),
+    ),
+    "unknown_display": (
+        400,
+        _("This display is not registered. Tell the office administration (TU)."),
+    ),
+    "display_revoked": (
+        400,
+        _("This display has been switched off by an admin. Scan another display or tell the TU."),
+    ),
+    "unknown_device": (
+        401,
+        _("This phone is not registered. Enrol it with a new code from your admin."),
+    ),
+    "device_revoked": (
+        401,
+        _("This phone is no longer registered for you. Ask your admin for a new enrolment code."),
+    ),
+    "bad_signature": (
+        401,
+        _(
+            "This phone's key does not match its registration. Ask your admin for a new enrolment code."
+        ),
+    ),
+    "employee_inactive": (403, _("Your account is not active. Contact your HR staff.")),
+    "invalid_code": (
+        400,
+        _(
+            "The NIP or enrolment code is wrong, used or expired. Check it, or ask your admin for a new code."
+        ),
+    ),
+    "rate_limited": (429, _("Too many attempts. Wait a few minutes and try again.")),
+    "not_found": (404, _("Not found.")),
+    "method_not_allowed": (405, _("Method not allowed.")),
+}
+
+
+class ApiError(Exception):
+    """A failure with a stable code; rendered as ``{"error": {...}}`` with its status."""
+
+    def __init__(self, code: str, *, detail: str | None = None) -> None:
+        if code not in ERRORS:
+            raise KeyError(f"unknown error code {code!r}; add it to backend.errors.ERRORS")
+        super().__init__(code)
+        self.code = code
+        self.status = ERRORS[code][0]
+        self.detail = detail
+
+    def body(self) -> dict[str, dict[str, str]]:
+        message = ERRORS[self.code][1]
+        error = {
+            "code": self.code,
+            "message": message.render("id"),
+            "message_en": message.render("en"),
+        }
+        if self.detail:
+            error["detail"] = self.detail
+        return {"error": error}
+
+
+def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)

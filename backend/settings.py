@@ -1,0 +1,234 @@
+"""Every setting Presensi reads, in one place.
+
+Values come from the environment with the prefix ``PRESENSI_`` or from a ``.env`` file in the
+working directory. Each setting is declared once in ``SETTINGS`` with its type, default and help
+text; the README documents them all (``tests/test_docs.py`` fails when one is missing).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+ENV_PREFIX = "PRESENSI_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    cast: Callable[[Any], Any]
+    default: Any
+    help: str
+
+
+def _bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", Path, "./data", "Folder for the SQLite database and generated keys."),
+    Setting(
+        "DATABASE_URL",
+        str,
+        "",
+        "Database URL. Empty: SQLite file `presensi.db` in DATA_DIR. "
+        "PostgreSQL: `postgresql://user@host:5432/dbname`.",
+    ),
+    Setting(
+        "PUBLIC_URL",
+        str,
+        "http://127.0.0.1:8000",
+        "The address staff phones reach the server at; QR codes encode `<PUBLIC_URL>/s#<token>`.",
+    ),
+    Setting("QR_PERIOD", int, 15, "Seconds each QR code is shown before the next one."),
+    Setting(
+        "QR_GRACE_WINDOWS",
+        int,
+        1,
+        "How many past QR windows are still accepted (1: a code is valid for at most 2 periods).",
+    ),
+    Setting(
+        "QR_KEYS",
+        Secret,
+        "",
+        "QR signing keys as `id:secret` pairs separated by commas; the last one signs new codes. "
+        "Empty: one key is generated into DATA_DIR/qr_keys on first run.",
+    ),
+    Setting(
+        "SECRET_KEY",
+        Secret,
+        "",
+        "Secret for sessions and hashed codes. Empty: generated into DATA_DIR/secret_key.",
+    ),
+    Setting(
+        "ENROLMENT_CODE_TTL",
+        int,
+        86400,
+        "Seconds an enrolment code for a phone stays valid.",
+    ),
+    Setting(
+        "ENROL_LIMIT_PER_NIP",
+        int,
+        5,
+        "Failed or successful enrolment attempts allowed per NIP per ENROL_LIMIT_WINDOW.",
+    ),
+    Setting(
+        "ENROL_LIMIT_PER_IP",
+        int,
+        200,
+        "Enrolment attempts allowed per client IP per ENROL_LIMIT_WINDOW "
+        "(a whole office often shares one public IP).",
+    ),
+    Setting("ENROL_LIMIT_WINDOW", int, 900, "Seconds of the enrolment rate-limit window."),
+    Setting(
+        "MAX_BODY_BYTES",
+        int,
+        8192,
+        "Largest request body accepted by the phone-facing JSON endpoints.",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        str,
+        "127.0.0.1",
+        "Comma-separated proxy addresses whose X-Forwarded-For header is trusted for client IPs.",
+    ),
+    Setting("LOG_LEVEL", str, "info", "Logging level: debug, info, warning, error."),
+    Setting(
+        "DEFAULT_TIMEZONE",
+        str,
+        "Asia/Jakarta",
+        "Time zone for new offices: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT).",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    public_url: str
+    qr_period: int
+    qr_grace_windows: int
+    qr_keys: tuple[tuple[str, bytes], ...] = field(repr=False)
+    secret_key: bytes = field(repr=False)
+    enrolment_code_ttl: int = 86400
+    enrol_limit_per_nip: int = 5
+    enrol_limit_per_ip: int = 200
+    enrol_limit_window: int = 900
+    max_body_bytes: int = 8192
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    log_level: str = "info"
+    default_timezone: str = "Asia/Jakarta"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def public_origin(self) -> str:
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # Created with 0600 from the start so the secret is never world-readable, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def parse_qr_keys(text: str) -> tuple[tuple[str, bytes], ...]:
+    """Parse ``id:secret,id:secret``; the secret is used as its UTF-8 bytes."""
+    keys: list[tuple[str, bytes]] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kid, sep, secret = item.partition(":")
+        if not sep or not kid or not secret:
+            raise ValueError(f"QR_KEYS: expected 'id:secret', got an entry without ':' ({kid!r})")
+        if not kid.isalnum():
+            raise ValueError(f"QR_KEYS: key id must be letters and digits, got {kid!r}")
+        if len(secret) < 16:
+            raise ValueError(f"QR_KEYS: the secret of key {kid!r} is shorter than 16 characters")
+        keys.append((kid, secret.encode()))
+    if not keys:
+        raise ValueError("QR_KEYS: no keys given")
+    if len({kid for kid, _ in keys}) != len(keys):
+        raise ValueError("QR_KEYS: key ids must be unique")
+    return tuple(keys)
+
+
+def normalise_database_url(url: str) -> str:
+    """Give the URL the async driver that both `databases` and SQLAlchemy understand."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting; generate the per-install secrets on first run."""
+    # A missing .env is normal (settings usually come from the environment), so only name it
+    # when it exists: Starlette warns about a missing file.
+    env_file = ".env" if Path(".env").is_file() else None
+    config = Config(
+        env_file, environ=os.environ if environ is None else environ, env_prefix=ENV_PREFIX
+    )
+    raw = {s.name: config(s.name, cast=s.cast, default=s.default) for s in SETTINGS}
+    data_dir = Path(raw["DATA_DIR"]).resolve()
+    database_url = raw["DATABASE_URL"] or f"sqlite:///{data_dir / 'presensi.db'}"
+    qr_keys_text = str(raw["QR_KEYS"]) or _read_or_create(
+        data_dir / "qr_keys", lambda: f"k1:{secrets.token_urlsafe(32)}"
+    )
+    secret_text = str(raw["SECRET_KEY"]) or _read_or_create(
+        data_dir / "secret_key", lambda: secrets.token_urlsafe(48)
+    )
+    for name in ("QR_PERIOD", "QR_GRACE_WINDOWS", "ENROLMENT_CODE_TTL", "MAX_BODY_BYTES"):
+        if raw[name] < (0 if name == "QR_GRACE_WINDOWS" else 1):
+            raise ValueError(f"{ENV_PREFIX}{name} must be positive, got {raw[name]}")
+    return Settings(
+        data_dir=data_dir,
+        database_url=normalise_database_url(database_url),
+        public_url=raw["PUBLIC_URL"].rstrip("/"),
+        qr_period=raw["QR_PERIOD"],
+        qr_grace_windows=raw["QR_GRACE_WINDOWS"],
+        qr_keys=parse_qr_keys(qr_keys_text),
+        secret_key=secret_text.encode(),
+        enrolment_code_ttl=raw["ENROLMENT_CODE_TTL"],
+        enrol_limit_per_nip=raw["ENROL_LIMIT_PER_NIP"],
+        enrol_limit_per_ip=raw["ENROL_LIMIT_PER_IP"],
+        enrol_limit_window=raw["ENROL_LIMIT_WINDOW"],
+        max_body_bytes=raw["MAX_BODY_BYTES"],
+        trusted_proxies=tuple(p.strip() for p in raw["TRUSTED_PROXIES"].split(",") if p.strip()),
+        log_level=raw["LOG_LEVEL"].lower(),
+        default_timezone=raw["DEFAULT_TIMEZONE"],
+    )

@@ -1,0 +1,51 @@
+"""What every request handler shares: settings, the database, limiters, the event bus."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from databases import Database
+from starlette.requests import HTTPConnection
+
+from backend.events import EventBus
+from backend.ratelimit import RateLimiter
+from backend.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    events: EventBus = field(default_factory=EventBus)
+    enrol_nip_limiter: RateLimiter = field(init=False)
+    enrol_ip_limiter: RateLimiter = field(init=False)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.enrol_nip_limiter = RateLimiter(s.enrol_limit_per_nip, s.enrol_limit_window)
+        self.enrol_ip_limiter = RateLimiter(s.enrol_limit_per_ip, s.enrol_limit_window)
+
+    @staticmethod
+    def of(conn: HTTPConnection) -> AppState:
+        state: AppState = conn.app.state.presensi
+        return state
+
+
+def client_ip(conn: HTTPConnection, settings: Settings) -> str:
+    """The client's address; X-Forwarded-For is believed only from a trusted proxy."""
+    peer = conn.client.host if conn.client else ""
+    if peer not in settings.trusted_proxies:
+        return peer
+    forwarded = conn.headers.get("x-forwarded-for", "")
+    # The proxy appends the address it saw; take the right-most one that is not a proxy.
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer
+        if hop not in settings.trusted_proxies:
+            return hop
+    return peer
