@@ -187,6 +187,40 @@ audit_log = sa.Table(
 )
 
 
+# Admin console sign-ins. The cookie holds a random id; only its SHA-256 is stored, so a copy of
+# the database does not let anyone take over a session.
+admin_sessions = sa.Table(
+    "admin_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("admin_id", sa.Integer, sa.ForeignKey("admin_users.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("last_seen_at", nullable=False),
+    _ts("revoked_at", nullable=True),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.String(400), nullable=False, server_default=""),
+)
+
+# Bearer tokens for other government systems (kepegawaian, e-Kinerja): a role and scope like an
+# admin's, stored only as a keyed hash.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("admin_users.id"), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("last_used_at", nullable=True),
+    _ts("revoked_at", nullable=True),
+)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
