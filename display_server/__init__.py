@@ -1,0 +1,1 @@
+"""Office displays: pairing, rotation, websocket and page."""

@@ -1,0 +1,1 @@
+"""The phone app (PWA) served at /s."""

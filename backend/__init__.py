@@ -1,0 +1,1 @@
+"""Presensi server core."""
