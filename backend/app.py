@@ -18,6 +18,7 @@ import scanner_pwa.routes
 from backend import admin, api
 from backend.db import make_database
 from backend.errors import ApiError, error_response
+from backend.security_headers import SecurityHeadersMiddleware
 from backend.settings import Settings, load_settings
 from backend.state import AppState
 from backend.templating import LanguageMiddleware
@@ -67,7 +68,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(LanguageMiddleware)],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, hsts=settings.https),
+            Middleware(LanguageMiddleware),
+        ],
         lifespan=lifespan,
         exception_handlers={ApiError: api.api_error_handler, HTTPException: http_error},
     )

@@ -66,6 +66,13 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
     "rate_limited": (429, _("Too many attempts. Wait a few minutes and try again.")),
     "not_found": (404, _("Not found.")),
     "method_not_allowed": (405, _("Method not allowed.")),
+    "unauthorized": (401, _("Sign in first, or send a valid API token.")),
+    "forbidden": (403, _("Your role or scope does not allow this.")),
+    "csrf_failed": (
+        403,
+        _("This form has expired or did not come from this site. Reload the page and try again."),
+    ),
+    "validation_failed": (422, _("Some of the data is not valid.")),
 }
 
 
