@@ -221,6 +221,120 @@ api_tokens = sa.Table(
 )
 
 
+# --- presence review (issue 6): shifts and rosters, absences, holidays, review, TPP rules ---
+
+# A shift of a service that never closes; end_time <= start_time means it ends the next day.
+shifts = sa.Table(
+    "shifts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=False, index=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True, index=True),
+    sa.Column("code", sa.String(16), nullable=False),  # P / S / M as on the paper roster
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("start_time", sa.Time, nullable=False),
+    sa.Column("end_time", sa.Time, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    _ts("created_at", nullable=False),
+)
+
+# The monthly roster: one row per employee and day; shift_id NULL is a rostered day off.
+roster_entries = sa.Table(
+    "roster_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("shift_id", sa.Integer, sa.ForeignKey("shifts.id"), nullable=True),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    _ts("updated_at", nullable=False),
+    sa.UniqueConstraint("employee_id", "day", name="uq_roster_entries_employee_day"),
+    sa.Index("ix_roster_entries_day", "day"),
+)
+
+# DL, DD, sakit, cuti ... for a date range; cancelling keeps the row (cancelled_at).
+absences = sa.Table(
+    "absences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("attachment", sa.String(500), nullable=False, server_default=""),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("cancelled_at", nullable=True),
+    sa.Column("cancelled_by", sa.String(100), nullable=True),
+    sa.Index("ix_absences_employee_start", "employee_id", "start_date"),
+    sa.Index("ix_absences_end_date", "end_date"),
+)
+
+# Each agency's own holiday calendar, seeded from the `holidays` package and editable.
+holidays = sa.Table(
+    "holidays",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # national / cuti_bersama / local
+    sa.Column("source", sa.String(16), nullable=False),  # package / manual
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    _ts("updated_at", nullable=False),
+    sa.UniqueConstraint("agency_id", "day", name="uq_holidays_agency_day"),
+)
+
+# An admin's decision on a pending-review scan; the scan itself is never changed.
+checkin_reviews = sa.Table(
+    "checkin_reviews",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("checkin_id", sa.Integer, sa.ForeignKey("checkins.id"), nullable=False, index=True),
+    sa.Column("decision", sa.String(16), nullable=False),  # approved / rejected
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    _ts("at", nullable=False),
+)
+
+# A presence entry added by an admin (a forgotten check-out, a scan on the wrong day), with who,
+# when and why; replaces_checkin_id takes a scan out of the recap without touching it.
+corrections = sa.Table(
+    "corrections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("local_date", sa.Date, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # in / out
+    _ts("at", nullable=False),  # the corrected presence time, UTC
+    sa.Column(
+        "replaces_checkin_id", sa.Integer, sa.ForeignKey("checkins.id"), nullable=True, index=True
+    ),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    _ts("created_at", nullable=False),
+    sa.Index("ix_corrections_employee_date", "employee_id", "local_date"),
+)
+
+# An agency's TPP deduction per event, in basis points (50 = 0.5 %); missing codes use defaults.
+tpp_rules = sa.Table(
+    "tpp_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=False),
+    sa.Column("code", sa.String(16), nullable=False),
+    sa.Column("basis_points", sa.Integer, nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    _ts("updated_at", nullable=False),
+    sa.UniqueConstraint("agency_id", "code", name="uq_tpp_rules_agency_code"),
+)
+
+# The recaps read a whole period for many employees at once.
+sa.Index("ix_checkins_date_employee", checkins.c.local_date, checkins.c.employee_id)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
