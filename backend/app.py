@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route
 
 import display_server.routes
 import scanner_pwa.routes
-from backend import admin, api
+from backend import admin, api, me
 from backend.db import make_database
 from backend.errors import ApiError, error_response
 from backend.security_headers import SecurityHeadersMiddleware
@@ -43,6 +43,7 @@ api_routes = [
     Route("/time", api.server_time, methods=["GET"]),
     Route("/devices", api.enrol_device, methods=["POST"]),
     Route("/checkins", api.submit_checkin, methods=["POST"]),
+    Route("/me/checkins", me.my_checkins, methods=["GET"]),
     Route("/openapi.json", api.openapi, methods=["GET"]),
 ]
 

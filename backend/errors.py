@@ -57,6 +57,10 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         ),
     ),
     "employee_inactive": (403, _("Your account is not active. Contact your HR staff.")),
+    "stale_signature": (
+        401,
+        _("This request was signed too long ago. Check the phone's date and time and try again."),
+    ),
     "invalid_code": (
         400,
         _(
