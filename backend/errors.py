@@ -77,6 +77,13 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         _("This form has expired or did not come from this site. Reload the page and try again."),
     ),
     "validation_failed": (422, _("Some of the data is not valid.")),
+    "not_pending_review": (409, _("Only a scan waiting for review can be approved or rejected.")),
+    "already_reviewed": (409, _("This scan has already been reviewed.")),
+    "already_corrected": (409, _("This scan has already been replaced by a correction.")),
+    "absence_overlaps": (
+        409,
+        _("This employee already has an absence entry on some of these days."),
+    ),
 }
 
 
