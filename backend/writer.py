@@ -1,0 +1,484 @@
+"""Group commit for check-ins: concurrent scans share one transaction and one commit.
+
+During the morning rush thousands of phones submit within minutes. Committing each scan in its
+own transaction (and, on SQLite, through ``databases``' new connection and thread per query)
+spends the server on fsyncs and thread hops. Instead every request hands its verified record to
+a ``Batcher``; while one batch is being committed the next one gathers, so the batch size grows
+with the load on its own and no request waits for a timer. Each request's future is resolved
+only after COMMIT returns, so an answer still means the record is durable.
+
+Within a batch each record is checked again against the rows that can change under it (display
+and device revocation, the employee's ``active`` flag): a revocation committed before the batch
+refuses the scan at once, in every process, whatever the read caches hold. A refused record
+writes nothing; a repeated scan of the same display window writes nothing and answers with the
+stored record (``ON CONFLICT DO NOTHING`` + read back).
+
+SQLite: one dedicated connection on one thread, WAL (set by the migrations) with
+``synchronous=FULL`` so a commit survives power loss. PostgreSQL: its own asyncpg connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from backend.db import checkins
+from backend.errors import ApiError
+from backend.schedules import Classification
+
+log = logging.getLogger("presensi.writer")
+
+T = TypeVar("T")
+R = TypeVar("R")
+MAX_BATCH = 512  # also keeps SQLite under its bound-variable limit in batched reads
+SCAN_KEY = ("employee_id", "display_id", "window")
+READ_BACK = ("id", "status", "kind", "at", "late_minutes", "category")
+
+
+class Batcher(Generic[T, R]):
+    """Coalesce concurrent submissions into batches run one at a time.
+
+    ``run`` gets a list of items and returns one result per item; a result that is an
+    exception is raised in that item's caller only. When ``run`` itself fails for a batch of
+    several items, each item is retried alone so one bad record cannot sink its neighbours.
+    """
+
+    def __init__(
+        self, run: Callable[[list[T]], Awaitable[Sequence[R | Exception]]], max_batch: int
+    ) -> None:
+        self._run = run
+        self._max = max_batch
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.items = 0
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+                await self._run_batch(batch)
+        finally:
+            self._task = None
+
+    async def _run_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        self.batches += 1
+        self.items += len(batch)
+        try:
+            results = await self._run([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                results = [exc]
+            else:
+                log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
+                for one in batch:
+                    await self._run_batch([one])
+                return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # the caller went away (client disconnected)
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def close(self) -> None:
+        """Wait for the batches already submitted (shutdown must not drop acknowledged work)."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+
+@dataclass
+class PendingCheckin:
+    """A scan that passed every check that does not need the write transaction."""
+
+    values: dict[str, Any]  # the checkins row without kind, late_minutes, category
+    classify: Callable[[bool], Classification]  # given "scanned earlier that day?"
+    needs_history: bool  # whether classify depends on earlier scans that day
+
+
+@dataclass
+class Written:
+    created: bool
+    row: dict[str, Any] = field(default_factory=dict)  # READ_BACK columns
+
+
+def _refusal(display_revoked: bool | None, device: tuple[bool, bool] | None) -> ApiError | None:
+    """What the write transaction sees now; ``device`` is (revoked, employee active)."""
+    if display_revoked is None:
+        return ApiError("unknown_display")
+    if display_revoked:
+        return ApiError("display_revoked")
+    if device is None:
+        return ApiError("unknown_device")
+    if device[0]:
+        return ApiError("device_revoked")
+    if not device[1]:
+        return ApiError("employee_inactive")
+    return None
+
+
+def _with_verdict(item: PendingCheckin, scanned_before: bool) -> dict[str, Any]:
+    verdict = item.classify(scanned_before)
+    return {
+        **item.values,
+        "kind": verdict.kind,
+        "late_minutes": verdict.late_minutes,
+        "category": verdict.category,
+    }
+
+
+# What the check-in needs to know about a phone and its owner; {ids} is filled per backend.
+PERSON_SQL = (
+    "SELECT d.id, d.public_key, d.revoked_at IS NOT NULL AS revoked, e.id AS employee_id,"
+    " e.nip, e.name, e.active, e.unit_id, e.office_id, u.agency_id FROM devices d"
+    " JOIN employees e ON e.id = d.employee_id JOIN units u ON u.id = e.unit_id"
+    " WHERE d.id {ids}"
+)
+
+
+# -- SQLite -----------------------------------------------------------------------------------
+
+
+class SqliteRecords:
+    """Check-in writes and batched device reads on two dedicated sqlite3 connections.
+
+    Each connection lives on its own single thread: one thread hop per batch, and reads (WAL
+    readers) never wait for the writer's fsync.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._dialect = sqlite.dialect(paramstyle="named")
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="presensi-writer")
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="presensi-reader")
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        # Values stored as SQLAlchemy stores them, so every other reader sees the same format.
+        types = {c.name: c.type.dialect_impl(self._dialect) for c in checkins.c}
+        self._bind = {n: t.bind_processor(self._dialect) for n, t in types.items()}
+        self._result = {n: t.result_processor(self._dialect, None) for n, t in types.items()}
+        self._insert_sql: dict[tuple[str, ...], str] = {}
+        self._status_sql = (
+            "SELECT (SELECT revoked_at IS NOT NULL FROM displays WHERE id = :display_id),"
+            " (SELECT d.revoked_at IS NOT NULL FROM devices d WHERE d.id = :device_id),"
+            " (SELECT e.active FROM employees e WHERE e.id = :employee_id)"
+        )
+        self._history_sql = (
+            "SELECT 1 FROM checkins WHERE employee_id = :employee_id AND local_date = :local_date"
+            " LIMIT 1"
+        )
+        self._read_back_sql = (
+            "SELECT id, status, kind, at, late_minutes, category FROM checkins"
+            ' WHERE employee_id = :employee_id AND display_id = :display_id AND "window" = :window'
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        # WAL is set once by the migrations and persists in the file; FULL makes each commit
+        # durable across power loss, not only across a crash of the process.
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._writer = await loop.run_in_executor(self._write_thread, self._connect)
+        self._reader = await loop.run_in_executor(self._read_thread, self._connect)
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        for conn, thread in ((self._writer, self._write_thread), (self._reader, self._read_thread)):
+            if conn is not None:
+                await loop.run_in_executor(thread, conn.close)
+            thread.shutdown(wait=True)
+        self._writer = self._reader = None
+
+    async def load_people(self, device_ids: list[str]) -> list[Any]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._read_thread, self._load_people, device_ids
+        )
+
+    def _load_people(self, device_ids: list[str]) -> list[dict[str, Any] | None]:
+        assert self._reader is not None
+        wanted = list(set(device_ids))
+        sql = PERSON_SQL.format(ids=f"IN ({', '.join('?' * len(wanted))})")
+        cursor = self._reader.execute(sql, wanted)
+        names = [d[0] for d in cursor.description]
+        found: dict[str, dict[str, Any]] = {}
+        for raw in cursor.fetchall():
+            row = dict(zip(names, raw, strict=True))
+            row["revoked"], row["active"] = bool(row["revoked"]), bool(row["active"])
+            found[row["id"]] = row
+        return [found.get(i) for i in device_ids]
+
+    async def write(self, items: list[PendingCheckin]) -> list[Written | Exception]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._write_thread, self._write, items
+        )
+
+    def _write(self, items: list[PendingCheckin]) -> list[Written | Exception]:
+        conn = self._writer
+        assert conn is not None, "SqliteRecords.start() was not awaited"
+        # IMMEDIATE takes the write lock up front: checks and inserts see one consistent state.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            seen: set[tuple[int, date]] = set()
+            results = [self._write_one(conn, item, seen) for item in items]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _write_one(
+        self, conn: sqlite3.Connection, item: PendingCheckin, seen: set[tuple[int, date]]
+    ) -> Written | Exception:
+        v = item.values
+        display_revoked, device_revoked, active = conn.execute(
+            self._status_sql,
+            {
+                "display_id": v["display_id"],
+                "device_id": v["device_id"],
+                "employee_id": v["employee_id"],
+            },
+        ).fetchone()
+        device = None if device_revoked is None else (bool(device_revoked), bool(active))
+        refusal = _refusal(None if display_revoked is None else bool(display_revoked), device)
+        if refusal is not None:
+            return refusal
+        day = (v["employee_id"], v["local_date"])
+        scanned_before = False
+        if item.needs_history:
+            scanned_before = day in seen or (
+                conn.execute(
+                    self._history_sql,
+                    self._params({k: v[k] for k in ("employee_id", "local_date")}),
+                ).fetchone()
+                is not None
+            )
+        row = _with_verdict(item, scanned_before)
+        found = conn.execute(self._insert(tuple(row)), self._params(row)).fetchone()
+        seen.add(day)
+        if found is not None:
+            conn.execute(
+                "UPDATE devices SET last_used_at = :at WHERE id = :device_id",
+                self._params({"at": v["at"], "device_id": v["device_id"]}),
+            )
+            return Written(True, {"id": found[0], **{k: row[k] for k in READ_BACK[1:]}})
+        cursor = conn.execute(self._read_back_sql, self._params({k: v[k] for k in SCAN_KEY}))
+        stored = dict(zip(READ_BACK, cursor.fetchone(), strict=True))
+        for name in READ_BACK:
+            proc = self._result[name]
+            if proc is not None and stored[name] is not None:
+                stored[name] = proc(stored[name])
+        return Written(False, stored)
+
+    def _params(self, values: dict[str, Any]) -> dict[str, Any]:
+        bind = self._bind
+        return {
+            k: (bind[k](x) if bind.get(k) is not None and x is not None else x)  # type: ignore[misc]
+            for k, x in values.items()
+        }
+
+    def _insert(self, names: tuple[str, ...]) -> str:
+        sql = self._insert_sql.get(names)
+        if sql is None:
+            stmt = (
+                sqlite.insert(checkins)
+                .values({n: sa.bindparam(n) for n in names})
+                .on_conflict_do_nothing(index_elements=list(SCAN_KEY))
+                .returning(checkins.c.id)
+            )
+            sql = self._insert_sql[names] = str(stmt.compile(dialect=self._dialect))
+        return sql
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+
+class PostgresRecords:
+    """Check-in writes and batched device reads on dedicated asyncpg connections.
+
+    ``databases`` 0.9 runs one statement per call and cannot send arrays of rows, so the batch
+    goes straight to the driver: a whole batch costs a handful of round trips (statuses,
+    ``INSERT ... SELECT FROM unnest(...)``, read back, ``UPDATE ... = ANY``) in one transaction.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._dialect = postgresql.dialect()
+        self._writer: Any = None
+        self._reader: Any = None
+        self._pg_types = {c.name: c.type.compile(dialect=self._dialect) for c in checkins.c}
+        self._person_sql = PERSON_SQL.format(ids="= ANY($1::text[])")
+
+    async def start(self) -> None:
+        import asyncpg
+
+        self._writer = await asyncpg.connect(self._dsn)
+        self._reader = await asyncpg.connect(self._dsn)
+
+    async def stop(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    async def load_people(self, device_ids: list[str]) -> list[Any]:
+        rows = await self._reader.fetch(self._person_sql, list(set(device_ids)))
+        found = {r["id"]: dict(r) for r in rows}
+        return [found.get(i) for i in device_ids]
+
+    async def write(self, items: list[PendingCheckin]) -> list[Written | Exception]:
+        conn = self._writer
+        assert conn is not None, "PostgresRecords.start() was not awaited"
+        async with conn.transaction():
+            return await self._write(conn, items)
+
+    async def _write(self, conn: Any, items: list[PendingCheckin]) -> list[Written | Exception]:
+        results: list[Written | Exception | None] = [None] * len(items)
+        display_rows = await conn.fetch(
+            "SELECT id, revoked_at IS NOT NULL AS revoked FROM displays WHERE id = ANY($1::int[])",
+            list({i.values["display_id"] for i in items}),
+        )
+        device_rows = await conn.fetch(
+            "SELECT d.id, d.revoked_at IS NOT NULL AS revoked, e.active FROM devices d"
+            " JOIN employees e ON e.id = d.employee_id WHERE d.id = ANY($1::text[])",
+            list({i.values["device_id"] for i in items}),
+        )
+        display_state = {r["id"]: r["revoked"] for r in display_rows}
+        device_state = {r["id"]: (r["revoked"], r["active"]) for r in device_rows}
+        live: list[int] = []
+        for n, item in enumerate(items):
+            refusal = _refusal(
+                display_state.get(item.values["display_id"]),
+                device_state.get(item.values["device_id"]),
+            )
+            if refusal is not None:
+                results[n] = refusal
+            else:
+                live.append(n)
+
+        history = await self._days_with_scans(
+            conn, [items[n] for n in live if items[n].needs_history]
+        )
+        rows: dict[int, dict[str, Any]] = {}
+        first_of_key: dict[tuple[Any, ...], int] = {}
+        for n in live:
+            v = items[n].values
+            day = (v["employee_id"], v["local_date"])
+            rows[n] = _with_verdict(items[n], day in history)
+            history.add(day)  # a later scan in this batch, same day, comes after this one
+            first_of_key.setdefault(tuple(v[k] for k in SCAN_KEY), n)
+
+        inserted = await self._insert(conn, [rows[n] for n in first_of_key.values()])
+        created = {first_of_key[key]: new_id for key, new_id in inserted.items()}
+        if created:
+            await conn.execute(
+                "UPDATE devices SET last_used_at = $1 WHERE id = ANY($2::text[])",
+                items[0].values["at"],
+                list({items[n].values["device_id"] for n in created}),
+            )
+        repeats = [n for n in live if n not in created]
+        stored = await self._read_back(conn, [items[n] for n in repeats])
+        for n in live:
+            if n in created:
+                results[n] = Written(
+                    True, {"id": created[n], **{k: rows[n][k] for k in READ_BACK[1:]}}
+                )
+            else:
+                key = tuple(items[n].values[k] for k in SCAN_KEY)
+                results[n] = Written(False, stored[key])
+        return [r for r in results if r is not None]
+
+    async def _days_with_scans(
+        self, conn: Any, items: list[PendingCheckin]
+    ) -> set[tuple[int, date]]:
+        if not items:
+            return set()
+        rows = await conn.fetch(
+            "SELECT DISTINCT c.employee_id, c.local_date FROM checkins c"
+            " JOIN unnest($1::int[], $2::date[]) AS k(employee_id, local_date)"
+            " ON c.employee_id = k.employee_id AND c.local_date = k.local_date",
+            [i.values["employee_id"] for i in items],
+            [i.values["local_date"] for i in items],
+        )
+        return {(r["employee_id"], r["local_date"]) for r in rows}
+
+    async def _insert(self, conn: Any, rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], int]:
+        if not rows:
+            return {}
+        names = list(rows[0])
+        arrays = [[row[name] for row in rows] for name in names]
+        columns = ", ".join(f'"{n}"' for n in names)
+        unnest = ", ".join(f"${i + 1}::{self._pg_types[n]}[]" for i, n in enumerate(names))
+        found = await conn.fetch(
+            f"INSERT INTO checkins ({columns}) SELECT * FROM unnest({unnest})"  # noqa: S608 (column names come from the table)
+            ' ON CONFLICT (employee_id, display_id, "window") DO NOTHING'
+            ' RETURNING id, employee_id, display_id, "window"',
+            *arrays,
+        )
+        return {tuple(r[k] for k in SCAN_KEY): r["id"] for r in found}
+
+    async def _read_back(
+        self, conn: Any, items: list[PendingCheckin]
+    ) -> dict[tuple[Any, ...], dict[str, Any]]:
+        if not items:
+            return {}
+        found = await conn.fetch(
+            'SELECT c.employee_id, c.display_id, c."window", c.id, c.status, c.kind, c.at,'
+            " c.late_minutes, c.category"
+            " FROM checkins c JOIN unnest($1::int[], $2::int[], $3::bigint[]) AS k(e, d, w)"
+            ' ON c.employee_id = k.e AND c.display_id = k.d AND c."window" = k.w',
+            *[[i.values[k] for i in items] for k in SCAN_KEY],
+        )
+        return {tuple(r[k] for k in SCAN_KEY): {k: r[k] for k in READ_BACK} for r in found}
+
+
+Records = SqliteRecords | PostgresRecords
+
+
+def open_records(database_url: str) -> Records:
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[-1]
+        return SqliteRecords(path)
+    return PostgresRecords(database_url)
+
+
+class CheckinWriter:
+    """The one writer of check-in records, shared by every request of this process."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+        self._batcher: Batcher[PendingCheckin, Written] = Batcher(records.write, MAX_BATCH)
+
+    async def commit(self, item: PendingCheckin) -> Written:
+        return await self._batcher.submit(item)
+
+    @property
+    def batches(self) -> int:
+        return self._batcher.batches
+
+    @property
+    def items(self) -> int:
+        return self._batcher.items
+
+    async def close(self) -> None:
+        await self._batcher.close()
