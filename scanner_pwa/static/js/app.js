@@ -1,0 +1,274 @@
+// The scanner app: enrol once, then open the camera, scan the office display, show the answer.
+// `/s#<token>` (a phone's camera app opened the QR) checks in straight away; `/s#enrol=<NIP>`
+// (the admin's enrolment QR) opens enrolment with the NIP filled in.
+
+import { Unreachable, request, syncClock } from './api.js';
+import { closeCamera, openCamera, setTorch } from './camera.js';
+import { onQueue, signScan, startQueue, submit } from './checkin.js';
+import { createKey, supported } from './crypto.js';
+import { createDecoder } from './decoder.js';
+import { showHistory } from './history.js';
+import { showResult } from './result.js';
+import { forgetDevice, loadDevice, saveDevice } from './store.js';
+import { applyStrings, errorText, language, setLanguage, t } from './strings.js';
+import { fromFragment, tokenFrom } from './token.js';
+
+const els = {
+  lang: document.getElementById('lang'),
+  loading: document.querySelector('#screen-loading p'),
+  enrolForm: document.getElementById('enrol-form'),
+  enrolNip: document.getElementById('enrol-nip'),
+  enrolCode: document.getElementById('enrol-code'),
+  enrolSubmit: document.getElementById('enrol-submit'),
+  enrolNote: document.getElementById('enrol-note'),
+  enrolError: document.getElementById('enrol-error'),
+  owner: document.getElementById('owner'),
+  video: document.getElementById('video'),
+  scanStatus: document.getElementById('scan-status'),
+  torch: document.getElementById('torch'),
+  openHistory: document.getElementById('open-history'),
+  resultHistory: document.getElementById('result-history'),
+  scanAgain: document.getElementById('scan-again'),
+  historyBack: document.getElementById('history-back'),
+  queueBanner: document.getElementById('queue-banner'),
+};
+const SCREENS = ['loading', 'enrol', 'scan', 'result', 'history'];
+// The server no longer accepts this phone's key: only a new enrolment helps.
+const DEVICE_GONE = new Set(['unknown_device', 'device_revoked', 'bad_signature']);
+
+let device = null;
+let camera = null;
+let decoder = null;
+let scanRun = 0;
+let torchOn = false;
+let pendingToken = null;
+let lastOutcome = null;
+let clockSynced = Promise.resolve(false);
+
+function show(name) {
+  if (name !== 'scan') stopCamera();
+  for (const screen of SCREENS) document.getElementById(`screen-${screen}`).hidden = screen !== name;
+  document.body.dataset.screen = name;
+}
+
+function note(el, text) {
+  el.textContent = text ?? '';
+  el.hidden = !text;
+}
+
+function showOwner() {
+  els.owner.textContent = device ? t('owner', { name: device.name, nip: device.nip }) : '';
+}
+
+async function forgetIfGone(error) {
+  if (device && error && DEVICE_GONE.has(error.code)) {
+    await forgetDevice();
+    device = null;
+  }
+}
+
+// -- enrolment ------------------------------------------------------------------------------
+
+function showEnrol({ message = null, nip = '' } = {}) {
+  if (nip) els.enrolNip.value = nip;
+  note(els.enrolNote, message);
+  note(els.enrolError, null);
+  show('enrol');
+  (els.enrolNip.value ? els.enrolCode : els.enrolNip).focus();
+}
+
+async function enrol(event) {
+  event.preventDefault();
+  const nip = els.enrolNip.value.replace(/\s+/g, '');
+  const code = els.enrolCode.value.trim();
+  if (!nip || !code) return note(els.enrolError, t('enrol_missing'));
+  if (!supported()) return note(els.enrolError, t('enrol_unsupported'));
+  note(els.enrolError, null);
+  els.enrolSubmit.disabled = true;
+  els.enrolSubmit.textContent = t('enrol_busy');
+  try {
+    const { privateKey, publicJwk } = await createKey();
+    let answer;
+    try {
+      answer = await request('POST', '/api/v1/devices', { body: { nip, code, public_key: publicJwk } });
+    } catch (error) {
+      if (!(error instanceof Unreachable)) throw error;
+      return note(els.enrolError, t('enrol_offline'));
+    }
+    if (answer.status !== 201) {
+      return note(els.enrolError, errorText(answer.body?.error ?? { code: `http_${answer.status}` }));
+    }
+    const { device_id: deviceId, employee } = answer.body;
+    device = { deviceId, nip: employee.nip, name: employee.name, privateKey };
+    await saveDevice(device);
+    // Ask the browser not to evict the key under storage pressure (Chrome grants it to
+    // installed apps; Safari decides on its own). Without the key the phone must re-enrol.
+    navigator.storage?.persist?.().catch(() => false);
+    els.enrolCode.value = '';
+    showOwner();
+    const token = pendingToken;
+    pendingToken = null;
+    if (token) return checkIn(token);
+    return startScan(t('enrol_done', { name: device.name }));
+  } finally {
+    els.enrolSubmit.disabled = false;
+    els.enrolSubmit.textContent = t('enrol_button');
+  }
+}
+
+// -- scanning -------------------------------------------------------------------------------
+
+function stopCamera() {
+  scanRun += 1;
+  closeCamera(camera?.stream ?? null);
+  camera = null;
+  torchOn = false;
+  els.torch.hidden = true;
+}
+
+async function startScan(message = null) {
+  if (!device) return showEnrol();
+  show('scan');
+  showOwner();
+  els.scanStatus.textContent = message ?? t('scan_starting');
+  const run = scanRun;
+  try {
+    camera = await openCamera(els.video);
+  } catch (error) {
+    els.scanStatus.textContent = t(error.name === 'NotAllowedError' ? 'camera_denied' : 'camera_missing');
+    return;
+  }
+  if (run !== scanRun) return closeCamera(camera.stream);
+  els.torch.hidden = !camera.torch;
+  els.torch.textContent = t('torch_on');
+  try {
+    decoder ??= await createDecoder();
+  } catch {
+    els.scanStatus.textContent = t('decoder_failed');
+    return;
+  }
+  document.body.dataset.decoder = decoder.kind;
+  if (!message) els.scanStatus.textContent = t('scan_hint');
+  scanLoop(run);
+}
+
+async function scanLoop(run) {
+  while (run === scanRun) {
+    let text = null;
+    if (els.video.readyState >= 2) {
+      try {
+        text = await decoder.detect(els.video);
+      } catch {
+        text = null; // a frame the decoder could not take; the next one will do
+      }
+    }
+    if (run !== scanRun) return;
+    const token = text && tokenFrom(text);
+    if (token) return checkIn(token);
+    if (text) els.scanStatus.textContent = t('scan_not_presensi');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+  }
+}
+
+async function toggleTorch() {
+  if (!camera) return;
+  try {
+    await setTorch(camera.stream, !torchOn);
+    torchOn = !torchOn;
+    els.torch.textContent = t(torchOn ? 'torch_off' : 'torch_on');
+  } catch {
+    els.torch.hidden = true;
+  }
+}
+
+// -- check-in -------------------------------------------------------------------------------
+
+async function checkIn(token) {
+  show('loading');
+  els.loading.textContent = t('scan_sending');
+  // A fresh clock offset makes client_ts right; on weak signal the stored one will do.
+  await Promise.race([clockSynced, new Promise((resolve) => setTimeout(resolve, 1500))]);
+  const body = await signScan(device, token);
+  report(await submit(body));
+}
+
+async function report(outcome) {
+  lastOutcome = outcome;
+  showResult(outcome, device);
+  show('result');
+  await forgetIfGone(outcome.error);
+}
+
+function onQueueChange(outcome, count) {
+  note(els.queueBanner, count ? t('queue_banner', { count }) : null);
+  if (outcome) report(outcome);
+}
+
+// -- my attendance --------------------------------------------------------------------------
+
+async function openHistory() {
+  if (!device) return showEnrol();
+  show('history');
+  await forgetIfGone(await showHistory(device));
+}
+
+// -- start ----------------------------------------------------------------------------------
+
+function relabel() {
+  applyStrings();
+  els.lang.textContent = language() === 'id' ? 'EN' : 'ID';
+  showOwner();
+  if (document.body.dataset.screen === 'result' && lastOutcome) showResult(lastOutcome, device);
+}
+
+function readFragment() {
+  const wanted = fromFragment(location.hash);
+  // The token is a credential for this window: keep it out of the address bar and history.
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+  return wanted;
+}
+
+async function follow(wanted) {
+  if (wanted.token) {
+    if (device) return checkIn(wanted.token);
+    pendingToken = wanted.token;
+    return showEnrol({ message: t('enrol_needed_for_scan') });
+  }
+  if (wanted.enrolNip || !device) return showEnrol({ nip: wanted.enrolNip });
+  return startScan();
+}
+
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator)) return;
+  const register = () => navigator.serviceWorker.register('/s/sw.js', { scope: '/s' }).catch(() => null);
+  if (document.readyState === 'complete') register();
+  else window.addEventListener('load', register, { once: true });
+}
+
+async function boot() {
+  relabel();
+  registerServiceWorker();
+  els.lang.addEventListener('click', () => {
+    setLanguage(language() === 'id' ? 'en' : 'id');
+    relabel();
+  });
+  els.enrolForm.addEventListener('submit', enrol);
+  els.torch.addEventListener('click', toggleTorch);
+  els.scanAgain.addEventListener('click', () => startScan());
+  els.historyBack.addEventListener('click', () => startScan());
+  els.openHistory.addEventListener('click', openHistory);
+  els.resultHistory.addEventListener('click', openHistory);
+  window.addEventListener('hashchange', () => follow(readFragment()));
+  window.addEventListener('online', () => {
+    clockSynced = syncClock();
+  });
+
+  const wanted = readFragment();
+  clockSynced = syncClock();
+  device = supported() ? ((await loadDevice()) ?? null) : null;
+  onQueue(onQueueChange);
+  startQueue();
+  await follow(wanted);
+}
+
+boot();

@@ -1,0 +1,44 @@
+// The result screen: one glance says green or red, who, what time, in or out, how late.
+
+import { errorText, t } from './strings.js';
+
+const els = {
+  box: document.getElementById('result'),
+  title: document.getElementById('result-title'),
+  name: document.getElementById('result-name'),
+  time: document.getElementById('result-time'),
+  detail: document.getElementById('result-detail'),
+  message: document.getElementById('result-message'),
+};
+
+function lateness(record) {
+  if (!record.late_minutes) return t('on_time');
+  const minutes = record.late_minutes;
+  const text = record.kind === 'out' ? t('early', { minutes }) : t('late', { minutes });
+  return record.category ? `${text} (${record.category})` : text;
+}
+
+/**
+ * Show a check-in outcome.
+ * @param {import('./checkin.js').Outcome} outcome
+ * @param {{name: string}} [owner]  whose phone it is, for outcomes without a record
+ */
+export function showResult(outcome, owner) {
+  const { state, record } = outcome;
+  els.box.className = `result ${state}`;
+  els.box.dataset.state = state;
+  els.title.textContent = t(`title_${state === 'queued' ? 'wait' : state}`);
+  els.name.textContent = record?.employee?.name ?? owner?.name ?? '';
+  els.time.textContent = record ? record.at.slice(11, 16) : '';
+  els.detail.textContent = record ? `${t(record.kind === 'out' ? 'kind_out' : 'kind_in')} · ${lateness(record)}` : '';
+  if (state === 'bad') els.message.textContent = errorText(outcome.error);
+  else if (state === 'queued') els.message.textContent = t('queued');
+  else if (state === 'pending') els.message.textContent = t('pending');
+  else els.message.textContent = outcome.repeat ? t('repeat') : '';
+  if (state === 'ok' && 'vibrate' in navigator) navigator.vibrate(200);
+}
+
+/** @returns {string|undefined} the state the result screen shows now. */
+export function shownState() {
+  return els.box.dataset.state;
+}
