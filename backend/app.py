@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
 from backend import admin, api, me
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.db.connect()
         try:
-            yield
+            async with display_server.rotation.running(state):  # pushes the displays' tokens
+                yield
         finally:
             await state.db.disconnect()
 

@@ -1,0 +1,218 @@
+"""The rotation loop: one task pushes every connected display its token at each window boundary.
+
+Each websocket registers a ``Connection`` with the process's ``DisplayHub``. At the boundary the
+loop builds one small JSON text per display (the token differs per display; nothing is rendered
+on the server, the page draws the QR) and drops it into each connection's queue; the
+connection's own task sends it, so one slow peer never holds up the others. The hub also feeds
+the check-in ticker, closes revoked displays, and refreshes ``displays.last_seen_at`` for all
+connected displays in batched UPDATEs once per period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from backend import tokens
+from backend.db import displays, utcnow
+from backend.state import AppState
+from display_server.pairing import REVOKED_TOPIC
+
+log = logging.getLogger("presensi.display")
+
+CHECKIN_TOPIC = "checkin"
+CLOSE_REVOKED = 4401
+TOUCH_CHUNK = 500  # ids per UPDATE: well under SQLite's bound-parameter limit
+EXTRAS_KEY = "display_hub"
+
+
+@dataclass(frozen=True)
+class Close:
+    """Queued for a connection that must close with ``code``."""
+
+    code: int
+
+
+@dataclass(eq=False)
+class Connection:
+    """One display websocket. Its queue holds JSON objects without their closing brace: the
+    sender appends ``"server_time"`` at the moment of sending, for the page's clock."""
+
+    display_id: int
+    ip: str
+    queue: asyncio.Queue[str | Close] = field(default_factory=asyncio.Queue)
+
+
+class DisplayHub:
+    """Every display websocket of this process, and the loop that rotates their tokens."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.connections: dict[int, set[Connection]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        # JSON-quoted once: every message repeats it.
+        self._url_prefix = json.dumps(tokens.scan_url(state.settings.public_url, ""))[:-1]
+
+    # -- connections --------------------------------------------------------------------------
+
+    def add(self, conn: Connection) -> None:
+        self.connections.setdefault(conn.display_id, set()).add(conn)
+        conn.queue.put_nowait(self.token_message(conn.display_id, self.window_now()))
+
+    def remove(self, conn: Connection) -> None:
+        conns = self.connections.get(conn.display_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.connections[conn.display_id]
+
+    def close_display(self, display_id: int, code: int = CLOSE_REVOKED) -> None:
+        for conn in tuple(self.connections.get(display_id, ())):
+            conn.queue.put_nowait(Close(code))
+
+    def count(self) -> int:
+        return sum(len(c) for c in self.connections.values())
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def window_now(self) -> int:
+        return tokens.current_window(self.state.settings.qr_period)
+
+    def token_message(self, display_id: int, window: int) -> str:
+        """The token message, open-ended like every queued message (see ``Connection``)."""
+        s = self.state.settings
+        token = tokens.issue(s.qr_keys, display_id, window)
+        # Token characters are [A-Za-z0-9._-], safe inside a JSON string as they are.
+        return (
+            f'{{"type":"token","token":"{token}","url":{self._url_prefix}{token}",'
+            f'"window":{window},"expires_at":{tokens.window_expires_at(window, s.qr_period)}'
+        )
+
+    def rotate(self, window: int) -> int:
+        """Queue the token of ``window`` for every connection; returns how many were queued."""
+        queued = 0
+        for display_id, conns in tuple(self.connections.items()):
+            message = self.token_message(display_id, window)
+            for conn in conns:
+                conn.queue.put_nowait(message)
+                queued += 1
+        return queued
+
+    # -- background tasks ---------------------------------------------------------------------
+
+    async def _rotation_loop(self) -> None:
+        period = self.state.settings.qr_period
+        window = self.window_now()
+        while True:
+            window += 1
+            boundary = window * period
+            await sleep_until(boundary)
+            now_window = self.window_now()
+            if now_window > window:  # the machine slept or the clock jumped: skip ahead
+                window = now_window
+            self.rotate(window)
+            try:
+                await self.touch_connected()
+            except Exception:
+                log.exception("could not record the displays' last-seen time")
+
+    async def touch_connected(self) -> None:
+        """Refresh last_seen_at of every connected display; close those revoked meanwhile."""
+        ids = sorted(self.connections)
+        now = utcnow()
+        alive: set[int] = set()
+        for start in range(0, len(ids), TOUCH_CHUNK):
+            chunk = ids[start : start + TOUCH_CHUNK]
+            rows = await self.state.db.fetch_all(
+                displays.update()
+                .where(displays.c.id.in_(chunk))
+                .where(displays.c.revoked_at.is_(None))
+                .values(last_seen_at=now)
+                .returning(displays.c.id)
+            )
+            alive.update(int(row[0]) for row in rows)
+        # Revoked by another process (or by a caller that did not publish the event).
+        for display_id in set(ids) - alive:
+            self.close_display(display_id)
+
+    async def _forward_checkins(self) -> None:
+        with self.state.events.subscribe(CHECKIN_TOPIC) as queue:
+            while True:
+                event = await queue.get()
+                conns = self.connections.get(event.get("display_id", -1))
+                if not conns:
+                    continue
+                message = json.dumps(checkin_message(event), separators=(",", ":"))[:-1]
+                for conn in tuple(conns):
+                    conn.queue.put_nowait(message)
+
+    async def _close_revoked(self) -> None:
+        with self.state.events.subscribe(REVOKED_TOPIC) as queue:
+            while True:
+                event = await queue.get()
+                self.close_display(int(event["display_id"]))
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._rotation_loop(), name="display-rotation"),
+            asyncio.create_task(self._forward_checkins(), name="display-checkins"),
+            asyncio.create_task(self._close_revoked(), name="display-revoked"),
+        ]
+        # The subscriptions must exist before start() returns, or an early event is lost.
+        await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for display_id in tuple(self.connections):
+            self.close_display(display_id, 1001)  # going away: the page reconnects
+
+
+async def sleep_until(wall_time: float) -> None:
+    """Sleep to a wall-clock time. asyncio's timer runs on the monotonic clock and may wake a
+    little early, so the wall clock is checked again after each sleep."""
+    for _ in range(1000):
+        delay = wall_time - time.time()
+        if delay <= 0:
+            return
+        await asyncio.sleep(delay)
+
+
+def checkin_message(event: dict[str, Any]) -> dict[str, Any]:
+    """Ticker entry for a check-in event: first name only, never the NIP."""
+    name = str(event.get("name") or "").split()
+    at = event.get("at")
+    return {
+        "type": "checkin",
+        "name": name[0] if name else "",
+        "at": at.isoformat() if isinstance(at, datetime) else at,
+    }
+
+
+def hub_of(state: AppState) -> DisplayHub:
+    hub: DisplayHub = state.extras[EXTRAS_KEY]
+    return hub
+
+
+@contextlib.asynccontextmanager
+async def running(state: AppState) -> AsyncIterator[DisplayHub]:
+    """Run the display hub for the app's lifetime (entered in the app's lifespan)."""
+    hub = DisplayHub(state)
+    state.extras[EXTRAS_KEY] = hub
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+        state.extras.pop(EXTRAS_KEY, None)

@@ -1,0 +1,114 @@
+"""The display page and its pairing form."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from backend.i18n import gettext_lazy as _
+from backend.ratelimit import RateLimiter
+from backend.state import AppState, client_ip
+from backend.templating import current_language, templates
+from display_server.pairing import (
+    CREDENTIAL_COOKIE,
+    CREDENTIAL_MAX_AGE,
+    PairingRefused,
+    authenticate,
+    pair,
+)
+
+# Pairing is rare (once per monitor), so a few attempts per address are plenty; every attempt
+# counts, so guessing 8-character codes is hopeless.
+PAIR_LIMIT_PER_IP = 10
+PAIR_LIMIT_WINDOW = 900
+_LIMITER_KEY = "display_pair_limiter"
+
+PAIR_ERRORS = {
+    "invalid_code": (
+        400,
+        _("The pairing code is wrong, used or expired. Ask the admin for a new code."),
+    ),
+    "network_not_allowed": (
+        403,
+        _(
+            "This network may not show this office's display. "
+            "Ask the admin to check the allowed networks."
+        ),
+    ),
+    "rate_limited": (429, _("Too many attempts. Wait a few minutes and try again.")),
+    "bad_origin": (403, _("The form was sent from another site. Open /display and try again.")),
+}
+
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _limiter(state: AppState) -> RateLimiter:
+    limiter = state.extras.get(_LIMITER_KEY)
+    if limiter is None:
+        limiter = state.extras[_LIMITER_KEY] = RateLimiter(PAIR_LIMIT_PER_IP, PAIR_LIMIT_WINDOW)
+    assert isinstance(limiter, RateLimiter)
+    return limiter
+
+
+def _set_credential(response: Response, state: AppState, credential: str) -> None:
+    response.set_cookie(
+        CREDENTIAL_COOKIE,
+        credential,
+        max_age=CREDENTIAL_MAX_AGE,
+        path="/display",
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.https,
+    )
+
+
+def pair_form(request: Request, error: str | None = None) -> Response:
+    status, message = PAIR_ERRORS[error] if error else (200, None)
+    return templates.TemplateResponse(
+        request,
+        "display_pair.html",
+        {
+            "error_code": error,
+            "error": message.render(current_language.get()) if message else None,
+        },
+        status_code=status,
+        headers=NO_STORE,
+    )
+
+
+async def display_page(request: Request) -> Response:
+    """The QR screen for a paired browser, the pairing form for any other."""
+    state = AppState.of(request)
+    credential = request.cookies.get(CREDENTIAL_COOKIE)
+    display = await authenticate(state.db, state.settings.secret_key, credential)
+    if display is None or credential is None:
+        return pair_form(request)
+    response = templates.TemplateResponse(
+        request,
+        "display.html",
+        {"display": display, "period": state.settings.qr_period},
+        headers=NO_STORE,
+    )
+    _set_credential(response, state, credential)  # renewed on each visit: it never runs out
+    return response
+
+
+async def pair_display(request: Request) -> Response:
+    state = AppState.of(request)
+    origin = request.headers.get("origin")
+    if origin is not None and origin != state.settings.public_origin:
+        return pair_form(request, "bad_origin")
+    ip = client_ip(request, state.settings)
+    if not _limiter(state).hit(ip):
+        return pair_form(request, "rate_limited")
+    async with request.form(max_files=0, max_fields=5) as form:
+        code = form.get("code")
+    if not isinstance(code, str) or not code.strip() or len(code) > 64:
+        return pair_form(request, "invalid_code")
+    try:
+        _display, credential = await pair(state.db, state.settings.secret_key, code, ip=ip)
+    except PairingRefused as refused:
+        return pair_form(request, refused.reason)
+    response = RedirectResponse("/display", status_code=303, headers=NO_STORE)
+    _set_credential(response, state, credential)
+    return response
