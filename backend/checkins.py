@@ -7,23 +7,20 @@ only after every check passes, and the caller answers only after the write is co
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from databases import Database
-from sqlalchemy.dialects import postgresql, sqlite
-
 from backend import tokens
-from backend.db import as_utc, checkins, devices, displays, employees, offices, units, utcnow
-from backend.devices import b64url_decode, load_public_key, verify_signature
+from backend.db import as_utc, utcnow
+from backend.devices import b64url_decode, verify_signature
 from backend.errors import ApiError
-from backend.schedules import classify, day_schedule
+from backend.lookups import HotPath
+from backend.schedules import classify
 from backend.settings import Settings
+from backend.writer import PendingCheckin
 
 CONTEXT = "presensi/checkin/v1"
 _DEVICE_ID = re.compile(r"^d_[A-Za-z0-9_-]{8,37}$")
@@ -115,7 +112,7 @@ def _body(row: Any, tz: ZoneInfo, nip: str, name: str) -> dict[str, Any]:
 
 
 async def check_in(
-    db: Database,
+    hot: HotPath,
     settings: Settings,
     req: CheckinRequest,
     *,
@@ -144,111 +141,79 @@ async def check_in(
         token = tokens.Token(kid="", display_id=display_id, window=window, text=req.token)
         pending = True
 
-    place = await db.fetch_one(
-        sa.select(
-            displays.c.id,
-            displays.c.revoked_at,
-            displays.c.last_seen_at,
-            offices.c.id.label("office_id"),
-            offices.c.timezone,
-            offices.c.allowed_networks,
-        )
-        .select_from(displays.join(offices))
-        .where(displays.c.id == token.display_id)
-    )
-    if place is None:
-        raise ApiError("unknown_display")
-    if place["revoked_at"] is not None:
-        raise ApiError("display_revoked")
-
-    if not _DEVICE_ID.match(req.device_id):
-        raise ApiError("unknown_device")
-    person = await db.fetch_one(
-        sa.select(
-            devices.c.public_key,
-            devices.c.revoked_at,
-            employees.c.id.label("employee_id"),
-            employees.c.nip,
-            employees.c.name,
-            employees.c.active,
-            employees.c.unit_id,
-            employees.c.office_id,
-            units.c.agency_id,
-        )
-        .select_from(devices.join(employees).join(units))
-        .where(devices.c.id == req.device_id)
-    )
-    if person is None:
-        raise ApiError("unknown_device")
-    if person["revoked_at"] is not None:
-        raise ApiError("device_revoked")
-    key = load_public_key(json.loads(person["public_key"]))
-    if not verify_signature(key, req.signature, req.message()):
-        raise ApiError("bad_signature")
-    if not person["active"]:
-        raise ApiError("employee_inactive")
+    try:
+        place, person = await _parties(hot, req, token.display_id, fresh=False)
+    except ApiError:
+        # Cached rows may be stale: a refusal is decided on fresh ones, in DESIGN's order.
+        place, person = await _parties(hot, req, token.display_id, fresh=True)
 
     tz = ZoneInfo(place["timezone"])
     local = now.astimezone(tz)
     flags = _flags(place, person, ip, now, settings, pending)
-    schedule = await day_schedule(
-        db,
+    # The roster's shift when there is one; a night shift's check-out counts for the day before.
+    day, schedule = await hot.working_day(
+        employee_id=person["employee_id"],
         agency_id=person["agency_id"],
         unit_id=person["unit_id"],
-        day=local.date(),
-        tz=tz,
+        local=local,
     )
-    async with db.transaction():
-        scanned_before = schedule is None and bool(
-            await db.fetch_val(
-                sa.select(sa.func.count())
-                .select_from(checkins)
-                .where(checkins.c.employee_id == person["employee_id"])
-                .where(checkins.c.local_date == local.date())
+    values = {
+        "employee_id": person["employee_id"],
+        "device_id": req.device_id,
+        "display_id": token.display_id,
+        "office_id": place["office_id"],
+        "window": token.window,
+        "at": now,
+        "local_date": day,
+        "status": "pending_review" if pending else "accepted",
+        "client_ts": req.client_ts,
+        "nonce": b64url_decode(req.nonce).hex()[:32],
+        "client_ip": ip[:64],
+        "user_agent": user_agent[:400],
+        "flags": ",".join(flags),
+    }
+    # Committed with the concurrent scans' records; returns once COMMIT has. The write
+    # transaction re-checks revocation and the employee's status (backend/writer.py).
+    try:
+        written = await hot.writer.commit(
+            PendingCheckin(
+                values,
+                classify=lambda before: classify(local, schedule, scanned_before=before),
+                needs_history=schedule is None,
             )
         )
-        verdict = classify(local, schedule, scanned_before=scanned_before)
-        values = {
-            "employee_id": person["employee_id"],
-            "device_id": req.device_id,
-            "display_id": token.display_id,
-            "office_id": place["office_id"],
-            "window": token.window,
-            "at": now,
-            "local_date": local.date(),
-            "kind": verdict.kind,
-            "late_minutes": verdict.late_minutes,
-            "category": verdict.category,
-            "status": "pending_review" if pending else "accepted",
-            "client_ts": req.client_ts,
-            "nonce": b64url_decode(req.nonce).hex()[:32],
-            "client_ip": ip[:64],
-            "user_agent": user_agent[:400],
-            "flags": ",".join(flags),
-        }
-        insert = (postgresql.insert if db.url.dialect == "postgresql" else sqlite.insert)(checkins)
-        new_id = await db.fetch_val(
-            insert.values(**values)
-            .on_conflict_do_nothing(index_elements=["employee_id", "display_id", "window"])
-            .returning(checkins.c.id)
-        )
-        if new_id is not None:
-            await db.execute(
-                devices.update().where(devices.c.id == req.device_id).values(last_used_at=now)
-            )
-        row = await db.fetch_one(
-            checkins.select()
-            .where(checkins.c.employee_id == person["employee_id"])
-            .where(checkins.c.display_id == token.display_id)
-            .where(checkins.c.window == token.window)
-        )
-    assert row is not None
+    except ApiError:
+        hot.forget(display_id=token.display_id, device_id=req.device_id)
+        raise
     return Outcome(
-        created=new_id is not None,
-        body=_body(row, tz, person["nip"], person["name"]),
+        created=written.created,
+        body=_body(written.row, tz, person["nip"], person["name"]),
         display_id=token.display_id,
         first_name=person["name"].split()[0] if person["name"].split() else "",
     )
+
+
+async def _parties(
+    hot: HotPath, req: CheckinRequest, display_id: int, *, fresh: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The display's office and the phone's owner, checked in DESIGN's order."""
+    place = await hot.display(display_id, fresh=fresh)
+    if place is None:
+        raise ApiError("unknown_display")
+    if place["revoked_at"] is not None:
+        raise ApiError("display_revoked")
+    if not _DEVICE_ID.match(req.device_id):
+        raise ApiError("unknown_device")
+    person = await hot.person(req.device_id, fresh=fresh)
+    if person is None:
+        raise ApiError("unknown_device")
+    if person["revoked"]:
+        raise ApiError("device_revoked")
+    if not verify_signature(person["key"], req.signature, req.message()):
+        raise ApiError("bad_signature")
+    if not person["active"]:
+        raise ApiError("employee_inactive")
+    return place, person
 
 
 def _flags(

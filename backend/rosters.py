@@ -1,0 +1,291 @@
+"""Shifts, the monthly roster, and which schedule (if any) binds an employee on a given day.
+
+A day's schedule comes from, in order: the employee's roster entry for that day (a shift, or a
+rostered day off), then the agency's holiday calendar (a day off for weekday staff), then the
+weekday work schedule of ``backend.schedules`` (Ramadan and other dated rules included).
+A rostered shift on a holiday is worked: services that never close roster people on purpose.
+
+A night shift starts on one date and ends on the next; its scans count for the day it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from databases import Database
+
+from backend import audit
+from backend.db import employees, holidays, roster_entries, shifts, units, utcnow, work_schedules
+from backend.errors import ApiError
+from backend.schedules import DaySchedule, pick_rule
+
+# A day's out window closes when the same schedule's in window would open the next day.
+OUT_WINDOW = timedelta(hours=21)
+
+
+def span(day: date, start: time, end: time, tz: ZoneInfo) -> DaySchedule:
+    """The schedule from ``start`` to ``end`` on ``day``; an end at or before the start is the
+    next morning (a night shift)."""
+    begins = datetime.combine(day, start, tz)
+    ends = datetime.combine(day, end, tz)
+    if ends <= begins:
+        ends = datetime.combine(day + timedelta(days=1), end, tz)
+    return DaySchedule(begins, ends)
+
+
+def out_closes(schedule: DaySchedule, next_schedule: DaySchedule | None = None) -> datetime:
+    """When scans stop counting as this day's check-out."""
+    closes = schedule.start + OUT_WINDOW
+    if next_schedule is not None:
+        closes = min(closes, next_schedule.in_opens)
+    return closes
+
+
+@dataclass
+class Calendar:
+    """Everything needed to tell an employee's schedule on any day of a period, loaded at once.
+
+    ``roster`` maps (employee_id, day) to a (start, end) pair or None for a rostered day off.
+    """
+
+    rules: Sequence[Any]
+    holidays: dict[int, dict[date, str]]  # agency_id -> day -> name
+    roster: dict[tuple[int, date], tuple[time, time] | None]
+    _rules_by_day: dict[tuple[int, int, date], Any] = field(default_factory=dict, repr=False)
+
+    def schedule(
+        self, employee_id: int, agency_id: int, unit_id: int, day: date, tz: ZoneInfo
+    ) -> DaySchedule | None:
+        key = (employee_id, day)
+        if key in self.roster:
+            hours = self.roster[key]
+            return None if hours is None else span(day, hours[0], hours[1], tz)
+        if day in self.holidays.get(agency_id, {}):
+            return None
+        rule = self._rule(agency_id, unit_id, day)
+        return None if rule is None else span(day, rule["start_time"], rule["end_time"], tz)
+
+    def holiday(self, agency_id: int, day: date) -> str | None:
+        return self.holidays.get(agency_id, {}).get(day)
+
+    def _rule(self, agency_id: int, unit_id: int, day: date) -> Any | None:
+        cache = self._rules_by_day
+        key = (agency_id, unit_id, day)
+        if key not in cache:
+            rows = [
+                r
+                for r in self.rules
+                if r["weekday"] == day.weekday()
+                and r["agency_id"] in (None, agency_id)
+                and r["unit_id"] in (None, unit_id)
+            ]
+            cache[key] = pick_rule(rows, unit_id, day)
+        return cache[key]
+
+
+async def load_calendar(
+    db: Database,
+    *,
+    agency_ids: Iterable[int],
+    employee_ids: Sequence[int] | None,
+    start: date,
+    end: date,
+) -> Calendar:
+    """The schedules of ``employee_ids`` (None: everyone of the agencies) from start to end."""
+    agency_ids = sorted(set(agency_ids))
+    rules = await db.fetch_all(
+        work_schedules.select().where(
+            sa.or_(work_schedules.c.agency_id.is_(None), work_schedules.c.agency_id.in_(agency_ids))
+        )
+    )
+    off: dict[int, dict[date, str]] = {}
+    for row in await db.fetch_all(
+        sa.select(holidays.c.agency_id, holidays.c.day, holidays.c.name)
+        .where(holidays.c.agency_id.in_(agency_ids))
+        .where(holidays.c.active.is_(True))
+        .where(holidays.c.day.between(start, end))
+    ):
+        off.setdefault(row["agency_id"], {})[row["day"]] = row["name"]
+    query = (
+        sa.select(
+            roster_entries.c.employee_id,
+            roster_entries.c.day,
+            shifts.c.start_time,
+            shifts.c.end_time,
+        )
+        .select_from(roster_entries.outerjoin(shifts))
+        .where(roster_entries.c.day.between(start, end))
+    )
+    if employee_ids is not None:
+        query = query.where(roster_entries.c.employee_id.in_(employee_ids))
+    else:
+        query = query.where(
+            roster_entries.c.employee_id.in_(
+                sa.select(employees.c.id)
+                .join(units)
+                .where(units.c.agency_id.in_(agency_ids))
+                .scalar_subquery()
+            )
+        )
+    roster: dict[tuple[int, date], tuple[time, time] | None] = {}
+    for row in await db.fetch_all(query):
+        hours = None if row["start_time"] is None else (row["start_time"], row["end_time"])
+        roster[(row["employee_id"], row["day"])] = hours
+    return Calendar(rules, off, roster)
+
+
+async def working_day(
+    db: Database, *, employee_id: int, agency_id: int, unit_id: int, local: datetime
+) -> tuple[date, DaySchedule | None]:
+    """The working day a scan at local time ``local`` counts for, and that day's schedule.
+
+    Normally the scan's own date; a scan in the previous day's out window (the end of a night
+    shift, or a very late check-out) counts for the previous day, unless today's in window has
+    already opened.
+    """
+    assert local.tzinfo is not None
+    tz = local.tzinfo if isinstance(local.tzinfo, ZoneInfo) else ZoneInfo(str(local.tzinfo))
+    today = local.date()
+    yesterday = today - timedelta(days=1)
+    calendar = await load_calendar(
+        db, agency_ids=[agency_id], employee_ids=[employee_id], start=yesterday, end=today
+    )
+    current = calendar.schedule(employee_id, agency_id, unit_id, today, tz)
+    if current is not None and local >= current.in_opens:
+        return today, current
+    previous = calendar.schedule(employee_id, agency_id, unit_id, yesterday, tz)
+    if previous is not None and previous.middle <= local < out_closes(previous, current):
+        return yesterday, previous
+    return today, current
+
+
+# --- shifts and roster entries (admin operations) ---
+
+
+def parse_hhmm(value: str, field: str) -> time:
+    try:
+        parsed = time.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise ApiError("validation_failed", detail=f"{field}: expected HH:MM") from None
+    return parsed.replace(second=0, microsecond=0)
+
+
+async def create_shift(
+    db: Database,
+    *,
+    agency_id: int,
+    unit_id: int | None,
+    code: str,
+    name: str,
+    start: time,
+    end: time,
+    actor: str,
+) -> int:
+    code, name = code.strip(), name.strip()
+    if not code or len(code) > 16:
+        raise ApiError("validation_failed", detail="code: 1–16 characters")
+    if not name or len(name) > 100:
+        raise ApiError("validation_failed", detail="name: 1–100 characters")
+    if start == end:
+        raise ApiError("validation_failed", detail="a shift must not start when it ends")
+    shift_id: int = await db.fetch_val(
+        shifts.insert()
+        .values(
+            agency_id=agency_id,
+            unit_id=unit_id,
+            code=code,
+            name=name,
+            start_time=start,
+            end_time=end,
+            created_at=utcnow(),
+        )
+        .returning(shifts.c.id)
+    )
+    await audit.record(
+        db,
+        actor=actor,
+        action="shift.create",
+        target=f"shift:{shift_id}",
+        detail={"code": code, "start": start, "end": end},
+    )
+    return shift_id
+
+
+async def set_roster(
+    db: Database,
+    *,
+    employee_id: int,
+    days: Iterable[date],
+    shift_id: int | None,
+    actor: str,
+) -> int:
+    """Put ``employee_id`` on ``shift_id`` (None: a day off) for each day; returns the count."""
+    days = sorted(set(days))
+    if not days:
+        return 0
+    if days[-1] - days[0] > timedelta(days=62):
+        raise ApiError("validation_failed", detail="a roster change spans at most two months")
+    person = await db.fetch_one(
+        sa.select(employees.c.id, units.c.agency_id)
+        .select_from(employees.join(units))
+        .where(employees.c.id == employee_id)
+    )
+    if person is None:
+        raise ApiError("not_found", detail="employee")
+    if shift_id is not None:
+        shift_agency = await db.fetch_val(
+            sa.select(shifts.c.agency_id).where(shifts.c.id == shift_id)
+        )
+        if shift_agency != person["agency_id"]:
+            raise ApiError("not_found", detail="shift")
+    now = utcnow()
+    async with db.transaction():
+        await db.execute(
+            roster_entries.delete()
+            .where(roster_entries.c.employee_id == employee_id)
+            .where(roster_entries.c.day.in_(days))
+        )
+        await db.execute_many(
+            roster_entries.insert(),
+            [
+                {
+                    "employee_id": employee_id,
+                    "day": d,
+                    "shift_id": shift_id,
+                    "updated_by": actor,
+                    "updated_at": now,
+                }
+                for d in days
+            ],
+        )
+        await audit.record(
+            db,
+            actor=actor,
+            action="roster.set",
+            target=f"employee:{employee_id}",
+            detail={"days": [d.isoformat() for d in days], "shift_id": shift_id},
+        )
+    return len(days)
+
+
+async def clear_roster(db: Database, *, employee_id: int, days: Iterable[date], actor: str) -> None:
+    """Back to the weekday schedule on these days."""
+    days = sorted(set(days))
+    async with db.transaction():
+        await db.execute(
+            roster_entries.delete()
+            .where(roster_entries.c.employee_id == employee_id)
+            .where(roster_entries.c.day.in_(days))
+        )
+        await audit.record(
+            db,
+            actor=actor,
+            action="roster.clear",
+            target=f"employee:{employee_id}",
+            detail={"days": [d.isoformat() for d in days]},
+        )

@@ -1,0 +1,143 @@
+"""TPP (tambahan penghasilan pegawai) deductions from the monthly recap.
+
+Each agency edits its own rules table; a code it has not set uses the default. Amounts are kept in
+basis points (1/100 of a percent) so sums are exact; the total is capped at 100 %. Every
+deduction names the day and the entries (scans, corrections) behind it, or the missing scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from databases import Database
+
+from backend import audit
+from backend.db import tpp_rules, utcnow
+from backend.errors import ApiError
+from backend.i18n import LazyText
+from backend.i18n import gettext_lazy as _
+from backend.recaps import EmployeeRecap
+
+CAP = 10_000  # 100 %
+DEFAULT_RULES: dict[str, int] = {
+    "TL1": 50,
+    "TL2": 100,
+    "TL3": 125,
+    "TL4": 150,
+    "PSW1": 50,
+    "PSW2": 100,
+    "PSW3": 125,
+    "PSW4": 150,
+    "missing_in": 150,
+    "missing_out": 150,
+    "absent": 300,
+}
+LABELS: dict[str, LazyText] = {
+    "TL1": _("Late 1–30 minutes (TL1)"),
+    "TL2": _("Late 31–60 minutes (TL2)"),
+    "TL3": _("Late 61–90 minutes (TL3)"),
+    "TL4": _("Late more than 90 minutes (TL4)"),
+    "PSW1": _("Left 1–30 minutes early (PSW1)"),
+    "PSW2": _("Left 31–60 minutes early (PSW2)"),
+    "PSW3": _("Left 61–90 minutes early (PSW3)"),
+    "PSW4": _("Left more than 90 minutes early (PSW4)"),
+    "missing_in": _("No check-in"),
+    "missing_out": _("No check-out"),
+    "absent": _("Absent without reason"),
+}
+
+
+@dataclass(frozen=True)
+class Deduction:
+    day: date
+    code: str
+    basis_points: int
+    refs: tuple[str, ...]  # "scan:<id>" / "correction:<id>"; empty for a day with no scan
+
+
+@dataclass(frozen=True)
+class Tpp:
+    deductions: tuple[Deduction, ...]
+
+    @property
+    def uncapped(self) -> int:
+        return sum(d.basis_points for d in self.deductions)
+
+    @property
+    def total(self) -> int:
+        return min(CAP, self.uncapped)
+
+
+def percent(basis_points: int) -> str:
+    """50 -> "0.5", 125 -> "1.25", 10000 -> "100"."""
+    whole, frac = divmod(basis_points, 100)
+    return f"{whole}.{frac:02d}".rstrip("0").rstrip(".") if frac else str(whole)
+
+
+def deductions(recap: EmployeeRecap, rules: dict[str, int]) -> Tpp:
+    found = []
+    for day in recap.days:
+        for code, refs in day.events():
+            points = rules.get(code, DEFAULT_RULES[code])
+            if points:
+                found.append(Deduction(day.day, code, points, refs))
+    return Tpp(tuple(found))
+
+
+async def rules_for(db: Database, agency_id: int) -> dict[str, int]:
+    rules = dict(DEFAULT_RULES)
+    for row in await db.fetch_all(
+        sa.select(tpp_rules.c.code, tpp_rules.c.basis_points).where(
+            tpp_rules.c.agency_id == agency_id
+        )
+    ):
+        if row["code"] in rules:
+            rules[row["code"]] = row["basis_points"]
+    return rules
+
+
+def parse_percent(value: str) -> int:
+    """ "1,25" or "1.25" -> 125 basis points; at most two decimals, 0–100."""
+    text = value.strip().replace(",", ".")
+    whole, _dot, frac = text.partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 2:
+        raise ApiError("validation_failed", detail="percent: a number with at most 2 decimals")
+    points = int(whole) * 100 + int((frac or "0").ljust(2, "0"))
+    if points > CAP:
+        raise ApiError("validation_failed", detail="percent: at most 100")
+    return points
+
+
+async def set_rule(
+    db: Database, *, agency_id: int, code: str, basis_points: int, actor: str
+) -> None:
+    if code not in DEFAULT_RULES:
+        raise ApiError("validation_failed", detail=f"code: one of {', '.join(DEFAULT_RULES)}")
+    if not 0 <= basis_points <= CAP:
+        raise ApiError("validation_failed", detail="percent: 0–100")
+    async with db.transaction():
+        previous = await db.fetch_one(
+            sa.select(tpp_rules.c.id, tpp_rules.c.basis_points)
+            .where(tpp_rules.c.agency_id == agency_id)
+            .where(tpp_rules.c.code == code)
+        )
+        values = {"basis_points": basis_points, "updated_by": actor, "updated_at": utcnow()}
+        if previous is None:
+            await db.execute(tpp_rules.insert().values(agency_id=agency_id, code=code, **values))
+        else:
+            await db.execute(
+                tpp_rules.update().where(tpp_rules.c.id == previous["id"]).values(**values)
+            )
+        await audit.record(
+            db,
+            actor=actor,
+            action="tpp.rule",
+            target=f"agency:{agency_id}",
+            detail={
+                "code": code,
+                "from": DEFAULT_RULES[code] if previous is None else previous["basis_points"],
+                "to": basis_points,
+            },
+        )
