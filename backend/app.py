@@ -17,6 +17,7 @@ import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
 from backend import admin, api, me
+from backend.admin.security import AuthError, auth_error_handler
 from backend.db import make_database
 from backend.errors import ApiError, error_response
 from backend.security_headers import SecurityHeadersMiddleware
@@ -76,7 +77,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(LanguageMiddleware),
         ],
         lifespan=lifespan,
-        exception_handlers={ApiError: api.api_error_handler, HTTPException: http_error},
+        exception_handlers={
+            ApiError: api.api_error_handler,
+            HTTPException: http_error,
+            AuthError: auth_error_handler,  # require_role(): sign-in redirect, 403, CSRF
+        },
     )
     app.state.presensi = state
     return app

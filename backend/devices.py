@@ -104,7 +104,7 @@ class EnrolledDevice:
 
 
 async def issue_enrolment_code(
-    db: Database, secret_key: bytes, employee_id: int, *, ttl: int, created_by: str
+    db: Database, secret_key: bytes, employee_id: int, *, ttl: int, created_by: str, ip: str = ""
 ) -> str:
     """A fresh single-use code. Older unused codes for the employee stop working."""
     code = new_code()
@@ -126,7 +126,11 @@ async def issue_enrolment_code(
             )
         )
         await audit.record(
-            db, actor=created_by, action="enrolment_code.issue", target=f"employee:{employee_id}"
+            db,
+            actor=created_by,
+            action="enrolment_code.issue",
+            target=f"employee:{employee_id}",
+            ip=ip,
         )
     return code
 

@@ -16,14 +16,25 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import audit
-from backend.db import employees, units, utcnow
+from backend.db import employees, offices, units, utcnow
+from backend.i18n import gettext
 
 KINDS = ("asn", "pppk", "contract")
 NIP_LENGTH = 18
 
 
 class ValidationError(ValueError):
-    pass
+    """A bad value. The message is an English catalogue id with ``{name}`` fields, so the CLI
+    prints English and the admin pages show it in the admin's language (``render``)."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        self.message = message
+        self.params = params
+        super().__init__(message.format(**params) if params else message)
+
+    def render(self, lang: str) -> str:
+        text = gettext(lang, self.message)
+        return text.format(**self.params) if self.params else text
 
 
 def validate_nip(nip: str, kind: str) -> str:
@@ -32,19 +43,24 @@ def validate_nip(nip: str, kind: str) -> str:
     if kind in ("asn", "pppk"):
         if not (nip.isascii() and nip.isdigit() and len(nip) == NIP_LENGTH):
             raise ValidationError(
-                f"NIP must be {NIP_LENGTH} digits for {kind.upper()}, got {nip!r}"
+                "NIP must be {length} digits for {kind}, got {value!r}",
+                length=NIP_LENGTH,
+                kind=kind.upper(),
+                value=nip,
             )
     elif not (
         nip.isascii() and nip.replace("-", "").replace(".", "").isalnum() and 1 <= len(nip) <= 32
     ):
-        raise ValidationError(f"ID must be 1–32 letters or digits, got {nip!r}")
+        raise ValidationError("ID must be 1–32 letters or digits, got {value!r}", value=nip)
     return nip
 
 
 def validate_kind(kind: str) -> str:
     kind = (kind or "asn").strip().lower()
     if kind not in KINDS:
-        raise ValidationError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise ValidationError(
+            "kind must be one of {kinds}, got {value!r}", kinds=", ".join(KINDS), value=kind
+        )
     return kind
 
 
@@ -55,10 +71,16 @@ def validate_name(name: str) -> str:
     return name
 
 
+MAX_IMPORT_ROWS = 50_000
+
+
 @dataclass
 class ImportReport:
+    """The outcome of checking a file: the good rows, and every bad row's line and reason."""
+
     rows: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    errors: list[tuple[int, ValidationError]] = field(default_factory=list)
+    total: int = 0
 
     @property
     def ok(self) -> bool:
@@ -74,36 +96,72 @@ async def unit_lookup(db: Database, agency_id: int) -> dict[str, int]:
     return found
 
 
-async def check_csv(db: Database, agency_id: int, text: str) -> ImportReport:
-    """Validate every row (columns nip, name, unit, optional kind) without writing anything."""
+async def office_lookup(db: Database, agency_id: int) -> dict[str, int]:
+    """Offices of an agency by name, case-insensitive."""
+    rows = await db.fetch_all(offices.select().where(offices.c.agency_id == agency_id))
+    return {row["name"].lower(): row["id"] for row in rows}
+
+
+async def check_csv(
+    db: Database, agency_id: int, text: str, *, allowed_units: set[int] | None = None
+) -> ImportReport:
+    """Validate every row without writing anything.
+
+    Columns: ``nip``, ``name``, ``unit`` (code or name), optional ``kind`` (asn, pppk, contract)
+    and ``office`` (name). With ``allowed_units`` (a unit operator's import), rows for any other
+    unit are errors.
+    """
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = {"nip", "name", "unit"} - set(header)
     if missing:
-        report.errors.append((1, f"missing columns: {', '.join(sorted(missing))}"))
+        report.errors.append(
+            (1, ValidationError("missing columns: {columns}", columns=", ".join(sorted(missing))))
+        )
         return report
     reader.fieldnames = header
     unit_ids = await unit_lookup(db, agency_id)
+    office_ids = await office_lookup(db, agency_id) if "office" in header else {}
     existing = {r["nip"] for r in await db.fetch_all(sa.select(employees.c.nip))}
     seen: dict[str, int] = {}
-    for line, raw in enumerate(reader, start=2):
+    for raw in reader:
+        line = reader.line_num
+        report.total += 1
+        if report.total > MAX_IMPORT_ROWS:
+            report.errors.append(
+                (line, ValidationError("more than {limit} rows", limit=MAX_IMPORT_ROWS))
+            )
+            break
         try:
             kind = validate_kind(raw.get("kind") or "asn")
             nip = validate_nip(raw.get("nip") or "", kind)
             name = validate_name(raw.get("name") or "")
             unit_key = (raw.get("unit") or "").strip().lower()
-            if unit_key not in unit_ids:
-                raise ValidationError(f"unknown unit {raw.get('unit')!r}")
+            if unit_key not in unit_ids or (
+                allowed_units is not None and unit_ids[unit_key] not in allowed_units
+            ):
+                raise ValidationError("unknown unit {value!r}", value=raw.get("unit") or "")
+            office_key = (raw.get("office") or "").strip().lower()
+            if office_key and office_key not in office_ids:
+                raise ValidationError("unknown office {value!r}", value=raw.get("office") or "")
             if nip in existing:
-                raise ValidationError(f"NIP {nip} already exists")
+                raise ValidationError("NIP {nip} already exists", nip=nip)
             if nip in seen:
-                raise ValidationError(f"NIP {nip} repeats line {seen[nip]}")
+                raise ValidationError("NIP {nip} repeats line {line}", nip=nip, line=seen[nip])
         except ValidationError as exc:
-            report.errors.append((line, str(exc)))
+            report.errors.append((line, exc))
             continue
         seen[nip] = line
-        report.rows.append({"nip": nip, "name": name, "unit_id": unit_ids[unit_key], "kind": kind})
+        report.rows.append(
+            {
+                "nip": nip,
+                "name": name,
+                "unit_id": unit_ids[unit_key],
+                "office_id": office_ids.get(office_key),
+                "kind": kind,
+            }
+        )
     return report
 
 
@@ -143,7 +201,7 @@ async def add_employee(
     name = validate_name(name)
     async with db.transaction():
         if await db.fetch_val(sa.select(employees.c.id).where(employees.c.nip == nip)) is not None:
-            raise ValidationError(f"NIP {nip} already exists")
+            raise ValidationError("NIP {nip} already exists", nip=nip)
         employee_id = await db.fetch_val(
             employees.insert()
             .values(
@@ -160,6 +218,85 @@ async def add_employee(
             db, actor=actor, action="employee.create", target=f"employee:{employee_id}", ip=ip
         )
     return int(employee_id)
+
+
+async def update_employee(
+    db: Database,
+    employee_id: int,
+    *,
+    name: str,
+    unit_id: int,
+    kind: str,
+    office_id: int | None,
+    actor: str,
+    ip: str = "",
+) -> None:
+    """Change an employee's name, unit, kind or office (the NIP stays: it is who they are)."""
+    kind = validate_kind(kind)
+    name = validate_name(name)
+    async with db.transaction():
+        nip = await db.fetch_val(sa.select(employees.c.nip).where(employees.c.id == employee_id))
+        if nip is None:
+            raise ValidationError("unknown employee")
+        validate_nip(nip, kind)
+        await db.execute(
+            employees.update()
+            .where(employees.c.id == employee_id)
+            .values(name=name, unit_id=unit_id, kind=kind, office_id=office_id)
+        )
+        await audit.record(
+            db,
+            actor=actor,
+            action="employee.update",
+            target=f"employee:{employee_id}",
+            detail={"unit_id": unit_id, "kind": kind, "office_id": office_id},
+            ip=ip,
+        )
+
+
+async def set_active(
+    db: Database, employee_id: int, active: bool, *, actor: str, ip: str = ""
+) -> None:
+    """Deactivate (left, retired, moved away) or reactivate; records are never deleted."""
+    async with db.transaction():
+        await db.execute(
+            employees.update().where(employees.c.id == employee_id).values(active=active)
+        )
+        await audit.record(
+            db,
+            actor=actor,
+            action="employee.activate" if active else "employee.deactivate",
+            target=f"employee:{employee_id}",
+            ip=ip,
+        )
+
+
+EXPORT_COLUMNS = ("nip", "name", "unit", "kind", "office", "active")
+
+
+def export_csv(rows: Iterable[Any]) -> str:
+    """Rows with nip, name, unit (code), kind, office (name), active: re-importable as is."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [
+                r["nip"],
+                _cell(r["name"]),
+                r["unit"],
+                r["kind"],
+                _cell(r["office"] or ""),
+                "1" if r["active"] else "0",
+            ]
+        )
+    return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    # A name starting with = + - @ would run as a formula when the file is opened in a
+    # spreadsheet (CSV injection); a leading apostrophe keeps it text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def iter_csv_codes(rows: Iterable[tuple[str, str, str]]) -> str:

@@ -1,9 +1,72 @@
-"""The admin console: one view module per area; ``routes`` is mounted at /admin."""
+"""The admin console: one view module per area; ``routes`` is mounted at /admin.
+
+Reusable pieces for other admin pages: ``backend.admin.security`` (``require_role``, role
+groups, sessions, CSRF), ``backend.admin.scope`` (SQL filters per role and scope) and
+``backend.admin.pages`` (``render`` with the base layout, ``paginate``, ``local_time``).
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from pathlib import Path
 
-routes: list[BaseRoute] = []
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from backend.admin import (
+    agencies,
+    api,
+    audit,
+    auth,
+    displays,
+    employees,
+    home,
+    offices,
+    phones,
+    tokens,
+    units,
+    users,
+)
+
+GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
+STATIC_DIR = Path(__file__).parent / "static"
+
+routes: list[BaseRoute] = [
+    Route("/", home.overview, methods=GET),
+    Route("/login", auth.login, methods=BOTH),
+    Route("/logout", auth.logout, methods=POST),
+    Route("/account", auth.account, methods=GET),
+    Route("/account/password", auth.change_password, methods=POST),
+    Route("/account/language", auth.change_language, methods=POST),
+    Route("/agencies", agencies.list_page, methods=BOTH),
+    Route("/agencies/{agency_id:int}", agencies.edit_page, methods=BOTH),
+    Route("/units", units.list_page, methods=BOTH),
+    Route("/units/{unit_id:int}", units.edit_page, methods=BOTH),
+    Route("/offices", offices.list_page, methods=BOTH),
+    Route("/offices/{office_id:int}", offices.edit_page, methods=BOTH),
+    Route("/employees", employees.list_page, methods=BOTH),
+    Route("/employees/export.csv", employees.export_csv, methods=GET),
+    Route("/employees/import", employees.import_page, methods=BOTH),
+    Route("/employees/{employee_id:int}", employees.detail_page, methods=BOTH),
+    Route("/employees/{employee_id:int}/active", employees.set_active_page, methods=POST),
+    Route("/employees/{employee_id:int}/enrolment-code", phones.code_page, methods=POST),
+    Route(
+        "/employees/{employee_id:int}/devices/{device_id:str}/revoke",
+        phones.revoke_page,
+        methods=POST,
+    ),
+    Route("/displays", displays.list_page, methods=BOTH),
+    Route("/displays/status.json", displays.status_json, methods=GET),
+    Route("/displays/{display_id:int}", displays.detail_page, methods=BOTH),
+    Route("/displays/{display_id:int}/pairing-code", displays.pairing_code_page, methods=POST),
+    Route("/displays/{display_id:int}/revoke", displays.revoke_page, methods=POST),
+    Route("/users", users.list_page, methods=BOTH),
+    Route("/users/{admin_id:int}", users.edit_page, methods=BOTH),
+    Route("/tokens", tokens.list_page, methods=BOTH),
+    Route("/tokens/{token_id:int}/revoke", tokens.revoke_page, methods=POST),
+    Route("/audit", audit.log_page, methods=GET),
+    Route("/audit/export.csv", audit.export_csv, methods=GET),
+    Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="admin-static"),
+]
+
 # JSON admin API for other government systems, mounted under /api/v1/admin.
-api_routes: list[BaseRoute] = []
+api_routes: list[BaseRoute] = api.routes

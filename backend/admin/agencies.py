@@ -1,0 +1,103 @@
+"""Agencies (a Pemda or another body sharing the server): super admins create and rename them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend import audit
+from backend.admin import fields, scope
+from backend.admin.pages import form_data, paginate, redirect, render
+from backend.admin.security import ORG_ADMINS, SUPER, Principal, request_ip, require_role
+from backend.db import agencies, utcnow
+from backend.employees import ValidationError
+from backend.state import AppState
+from backend.templating import current_language
+
+VIEWERS = (*ORG_ADMINS, "leader")
+
+
+def query(me: Principal, q: str = "") -> sa.Select[Any]:
+    stmt = agencies.select().where(scope.agencies(me)).order_by(agencies.c.name)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            sa.or_(
+                sa.func.lower(agencies.c.name).like(like), sa.func.lower(agencies.c.code).like(like)
+            )
+        )
+    return stmt
+
+
+async def save(
+    db: Database, me: Principal, agency_id: int | None, data: dict[str, Any], ip: str = ""
+) -> int:
+    """Create (``agency_id`` None) or update an agency; super admins only."""
+    values = {"code": fields.code(data.get("code")), "name": fields.text(data.get("name"), "name")}
+    async with db.transaction():
+        taken = await db.fetch_val(
+            sa.select(agencies.c.id)
+            .where(agencies.c.code == values["code"])
+            .where(agencies.c.id != (agency_id or 0))
+        )
+        if taken is not None:
+            raise ValidationError("code {code} is taken", code=values["code"])
+        if agency_id is None:
+            agency_id = await db.fetch_val(
+                agencies.insert().values(**values, created_at=utcnow()).returning(agencies.c.id)
+            )
+            action = "agency.create"
+        else:
+            await scope.fetch_in_scope(db, agencies, agency_id, scope.agencies(me))
+            await db.execute(agencies.update().where(agencies.c.id == agency_id).values(**values))
+            action = "agency.update"
+        await audit.record(
+            db, actor=me.actor, action=action, target=f"agency:{agency_id}", detail=values, ip=ip
+        )
+    return int(agency_id)
+
+
+async def list_page(request: Request) -> Response:
+    state = AppState.of(request)
+    roles = SUPER if request.method == "POST" else VIEWERS
+    me = await require_role(request, roles)
+    form_error = None
+    if request.method == "POST":
+        data = await form_data(request)
+        try:
+            await save(state.db, me, None, data, request_ip(request))
+            return redirect("/admin/agencies", "created")
+        except ValidationError as exc:
+            form_error = exc.render(current_language.get())
+    q = request.query_params.get("q", "").strip()
+    rows, pager = await paginate(state.db, request, query(me, q))
+    return render(
+        request,
+        "admin/agencies.html",
+        {"rows": rows, "pager": pager, "q": q, "form_error": form_error},
+        status_code=400 if form_error else 200,
+    )
+
+
+async def edit_page(request: Request) -> Response:
+    state = AppState.of(request)
+    me = await require_role(request, SUPER if request.method == "POST" else VIEWERS)
+    agency_id = request.path_params["agency_id"]
+    row = await scope.fetch_in_scope(state.db, agencies, agency_id, scope.agencies(me))
+    form_error = None
+    if request.method == "POST":
+        try:
+            await save(state.db, me, agency_id, await form_data(request), request_ip(request))
+            return redirect(f"/admin/agencies/{agency_id}", "saved")
+        except ValidationError as exc:
+            form_error = exc.render(current_language.get())
+    return render(
+        request,
+        "admin/agency.html",
+        {"row": row, "form_error": form_error},
+        status_code=400 if form_error else 200,
+    )

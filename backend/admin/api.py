@@ -1,0 +1,399 @@
+"""The admin JSON API under ``/api/v1/admin``, for other government systems.
+
+The same operations as the admin pages, with an API token (``Authorization: Bearer pst_…``)
+instead of a session; a token has a role and scope like an admin, so the same checks apply.
+Admin accounts and API tokens themselves are managed only from the pages. Errors are
+``{"error": {"code", "message", "message_en", "detail"?}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from backend import employees as staff
+from backend.admin import (
+    agencies,
+    audit,
+    displays,
+    employees,
+    fields,
+    offices,
+    phones,
+    scope,
+    units,
+)
+from backend.admin.pages import PER_PAGE
+from backend.admin.security import (
+    ORG_ADMINS,
+    READERS,
+    SUPER,
+    WRITERS,
+    Principal,
+    Refused,
+    request_ip,
+    require_token,
+)
+from backend.api import read_json
+from backend.db import agencies as agencies_table
+from backend.db import employees as employees_table
+from backend.db import offices as offices_table
+from backend.db import units as units_table
+from backend.employees import ValidationError
+from backend.errors import ApiError
+from backend.state import AppState
+
+MAX_JSON = 64 * 1024
+MAX_PER_PAGE = 500
+Handler = Callable[[Request, Principal], Awaitable[Any]]
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def as_dict(row: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: plain(v) for k, v in dict(row._mapping).items() if k not in skip}
+
+
+def endpoint(roles: tuple[str, ...], handler: Handler, status: int = 200) -> Callable[..., Any]:
+    """An API route: token and role checked first, domain errors turned into API errors."""
+
+    async def run(request: Request) -> Response:
+        me = await require_token(request, roles)
+        try:
+            body = await handler(request, me)
+        except ValidationError as exc:
+            raise ApiError("validation_failed", detail=str(exc)) from exc
+        except Refused as exc:
+            raise ApiError("forbidden") from exc
+        except HTTPException as exc:
+            if exc.status_code == 404:
+                raise ApiError("not_found") from exc
+            raise ApiError("validation_failed", detail=str(exc.detail)) from exc
+        if isinstance(body, Response):
+            return body
+        return JSONResponse(body, status_code=status)
+
+    return run
+
+
+async def body_of(request: Request) -> dict[str, Any]:
+    data = await read_json(request, MAX_JSON)
+    if not isinstance(data, dict):
+        raise ApiError("invalid_request", detail="expected a JSON object")
+    return data
+
+
+async def paged(
+    request: Request, query: sa.Select[Any], convert: Callable[[Any], Any] | None = None
+) -> dict[str, Any]:
+    db = AppState.of(request).db
+    page = fields.int_or_none(request.query_params.get("page")) or 1
+    per_page = min(
+        MAX_PER_PAGE, fields.int_or_none(request.query_params.get("per_page")) or PER_PAGE
+    )
+    total = await db.fetch_val(sa.select(sa.func.count()).select_from(query.subquery()))
+    rows = await db.fetch_all(query.limit(per_page).offset((max(page, 1) - 1) * per_page))
+    items = [(convert or as_dict)(r) for r in rows]
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+async def merged(request: Request, table: sa.Table, row_id: int) -> dict[str, Any]:
+    """PATCH: the stored values with the sent ones on top (scope is checked by the save)."""
+    db = AppState.of(request).db
+    row = await db.fetch_one(table.select().where(table.c.id == row_id))
+    return (as_dict(row) if row else {}) | await body_of(request)
+
+
+def ident(request: Request, name: str) -> int:
+    value: int = request.path_params[name]
+    return value
+
+
+# -- handlers -------------------------------------------------------------------------------
+
+
+async def me_(request: Request, me: Principal) -> Any:
+    return {"name": me.name, "role": me.role, "agency_id": me.agency_id, "unit_id": me.unit_id}
+
+
+async def list_agencies(request: Request, me: Principal) -> Any:
+    return await paged(request, agencies.query(me, request.query_params.get("q", "")))
+
+
+async def create_agency(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    agency_id = await agencies.save(db, me, None, await body_of(request), request_ip(request))
+    return as_dict(
+        await db.fetch_one(agencies_table.select().where(agencies_table.c.id == agency_id))
+    )
+
+
+async def update_agency(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    agency_id = ident(request, "agency_id")
+    data = await merged(request, agencies_table, agency_id)
+    await agencies.save(db, me, agency_id, data, request_ip(request))
+    return as_dict(
+        await db.fetch_one(agencies_table.select().where(agencies_table.c.id == agency_id))
+    )
+
+
+async def list_units(request: Request, me: Principal) -> Any:
+    agency_id = fields.int_or_none(request.query_params.get("agency_id"))
+    return await paged(request, units.query(me, request.query_params.get("q", ""), agency_id))
+
+
+async def create_unit(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    unit_id = await units.save(db, me, None, await body_of(request), request_ip(request))
+    return as_dict(await db.fetch_one(units_table.select().where(units_table.c.id == unit_id)))
+
+
+async def update_unit(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    unit_id = ident(request, "unit_id")
+    data = await merged(request, units_table, unit_id)
+    await units.save(db, me, unit_id, data, request_ip(request))
+    return as_dict(await db.fetch_one(units_table.select().where(units_table.c.id == unit_id)))
+
+
+async def list_offices(request: Request, me: Principal) -> Any:
+    return await paged(request, offices.query(me, request.query_params.get("q", "")))
+
+
+async def create_office(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    office_id = await offices.save(db, me, None, await body_of(request), request_ip(request))
+    return as_dict(
+        await db.fetch_one(offices_table.select().where(offices_table.c.id == office_id))
+    )
+
+
+async def update_office(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    office_id = ident(request, "office_id")
+    data = await merged(request, offices_table, office_id)
+    await offices.save(db, me, office_id, data, request_ip(request))
+    return as_dict(
+        await db.fetch_one(offices_table.select().where(offices_table.c.id == office_id))
+    )
+
+
+def employee_view(row: Any) -> dict[str, Any]:
+    return as_dict(row, skip=("timezone", "unit_name", "device_id")) | {
+        "enrolled": bool(row["device_id"])
+    }
+
+
+async def list_employees(request: Request, me: Principal) -> Any:
+    p = request.query_params
+    query = employees.query(
+        me, p.get("q", ""), fields.int_or_none(p.get("unit_id")), p.get("status", "")
+    )
+    return await paged(request, query, employee_view)
+
+
+async def get_employee(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    row = await db.fetch_one(
+        employees.query(me).where(employees_table.c.id == ident(request, "employee_id"))
+    )
+    if row is None:
+        raise HTTPException(404)
+    return employee_view(row)
+
+
+async def create_employee(request: Request, me: Principal) -> Any:
+    employee_id = await employees.create(
+        AppState.of(request).db, me, await body_of(request), request_ip(request)
+    )
+    request.path_params["employee_id"] = employee_id
+    return await get_employee(request, me)
+
+
+async def update_employee(request: Request, me: Principal) -> Any:
+    await employees.update(
+        AppState.of(request).db,
+        me,
+        ident(request, "employee_id"),
+        await body_of(request),
+        request_ip(request),
+    )
+    return await get_employee(request, me)
+
+
+async def import_employees(request: Request, me: Principal) -> Any:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "text/csv":
+        raise ApiError("unsupported_media_type", detail="send the file as text/csv")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > employees.MAX_UPLOAD:
+            raise ApiError("payload_too_large")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ApiError("invalid_request", detail="the file is not UTF-8") from exc
+    dry_run = fields.boolean(request.query_params.get("dry_run"))
+    agency_id = fields.int_or_none(request.query_params.get("agency_id"))
+    db = AppState.of(request).db
+    report = await employees.check_import(db, me, text, agency_id)
+    errors = [
+        {"line": line, "message": e.render("id"), "message_en": e.render("en")}
+        for line, e in report.errors
+    ]
+    imported = 0
+    if report.ok and not dry_run:
+        imported = await staff.import_rows(db, report.rows, actor=me.actor)
+    body = {
+        "ok": report.ok,
+        "rows": report.total,
+        "valid": len(report.rows),
+        "errors": errors,
+        "imported": imported,
+    }
+    return JSONResponse(body, status_code=200 if report.ok else 422)
+
+
+async def issue_code(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    row, code = await phones.issue_code(
+        state.db, state.settings, me, ident(request, "employee_id"), request_ip(request)
+    )
+    return {
+        "nip": row["nip"],
+        "code": code,
+        "expires_in": state.settings.enrolment_code_ttl,
+        "enrol_url": phones.enrol_url(state.settings, row["nip"]),
+    }
+
+
+async def get_device(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    employee_id = ident(request, "employee_id")
+    await scope.fetch_in_scope(db, employees_table, employee_id, scope.employees(me))
+    row = await phones.current_device(db, employee_id)
+    return {"device": as_dict(row, skip=("public_key",)) if row else None}
+
+
+async def revoke_device(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    employee_id = ident(request, "employee_id")
+    row = await phones.current_device(db, employee_id)
+    if row is None or not await phones.revoke_device(
+        db, me, employee_id, row["id"], request_ip(request)
+    ):
+        raise HTTPException(404)
+    return {"revoked": row["id"]}
+
+
+def display_view(row: Any, settings: Any) -> dict[str, Any]:
+    info = displays.describe(row, settings)
+    return {k: v for k, v in info.items() if k not in ("last_seen", "state_label")}
+
+
+async def list_displays(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    office_id = fields.int_or_none(request.query_params.get("office_id"))
+    return await paged(
+        request, displays.query(me, office_id), lambda r: display_view(r, state.settings)
+    )
+
+
+async def create_display(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    display_id, code = await displays.create(
+        state.db, state.settings, me, await body_of(request), request_ip(request)
+    )
+    return {"id": display_id, "pairing_code": code}
+
+
+async def get_display(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    row = await displays.fetch(state.db, me, ident(request, "display_id"))
+    return display_view(row, state.settings)
+
+
+async def rename_display(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    data = await body_of(request)
+    await displays.rename(
+        state.db, me, ident(request, "display_id"), data.get("name"), request_ip(request)
+    )
+    return await get_display(request, me)
+
+
+async def display_pairing_code(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    display_id = ident(request, "display_id")
+    code = await displays.new_pairing_code(
+        state.db, state.settings, me, display_id, request_ip(request)
+    )
+    return {"id": display_id, "pairing_code": code}
+
+
+async def revoke_display(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    display_id = ident(request, "display_id")
+    await displays.revoke(state, me, display_id, request_ip(request))
+    return await get_display(request, me)
+
+
+async def list_audit(request: Request, me: Principal) -> Any:
+    state = AppState.of(request)
+    return await paged(
+        request, audit.query(me, dict(request.query_params), state.settings.default_timezone)
+    )
+
+
+GET, POST, PATCH = ["GET"], ["POST"], ["PATCH"]
+
+routes: list[BaseRoute] = [
+    Route("/me", endpoint(READERS, me_), methods=GET),
+    Route("/agencies", endpoint((*ORG_ADMINS, "leader"), list_agencies), methods=GET),
+    Route("/agencies", endpoint(SUPER, create_agency, 201), methods=POST),
+    Route("/agencies/{agency_id:int}", endpoint(SUPER, update_agency), methods=PATCH),
+    Route("/units", endpoint(READERS, list_units), methods=GET),
+    Route("/units", endpoint(ORG_ADMINS, create_unit, 201), methods=POST),
+    Route("/units/{unit_id:int}", endpoint(ORG_ADMINS, update_unit), methods=PATCH),
+    Route("/offices", endpoint(READERS, list_offices), methods=GET),
+    Route("/offices", endpoint(ORG_ADMINS, create_office, 201), methods=POST),
+    Route("/offices/{office_id:int}", endpoint(ORG_ADMINS, update_office), methods=PATCH),
+    Route("/employees", endpoint(READERS, list_employees), methods=GET),
+    Route("/employees", endpoint(WRITERS, create_employee, 201), methods=POST),
+    Route("/employees/import", endpoint(WRITERS, import_employees), methods=POST),
+    Route("/employees/{employee_id:int}", endpoint(READERS, get_employee), methods=GET),
+    Route("/employees/{employee_id:int}", endpoint(WRITERS, update_employee), methods=PATCH),
+    Route(
+        "/employees/{employee_id:int}/enrolment-code",
+        endpoint(WRITERS, issue_code, 201),
+        methods=POST,
+    ),
+    Route("/employees/{employee_id:int}/device", endpoint(READERS, get_device), methods=GET),
+    Route(
+        "/employees/{employee_id:int}/device/revoke", endpoint(WRITERS, revoke_device), methods=POST
+    ),
+    Route("/displays", endpoint(READERS, list_displays), methods=GET),
+    Route("/displays", endpoint(WRITERS, create_display, 201), methods=POST),
+    Route("/displays/{display_id:int}", endpoint(READERS, get_display), methods=GET),
+    Route("/displays/{display_id:int}", endpoint(WRITERS, rename_display), methods=PATCH),
+    Route(
+        "/displays/{display_id:int}/pairing-code",
+        endpoint(WRITERS, display_pairing_code, 201),
+        methods=POST,
+    ),
+    Route("/displays/{display_id:int}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
+    Route("/audit", endpoint(ORG_ADMINS, list_audit), methods=GET),
+]

@@ -1,0 +1,189 @@
+"""Rendering admin pages: the base layout's context, navigation, paging, local times, forms.
+
+``render(request, "admin/x.html", {...})`` adds what ``templates/admin/base.html`` needs: the
+signed-in admin (``me``), the CSRF token for forms, the navigation for the admin's role, and a
+one-line notice from ``?done=<key>`` after a redirect. Templates extend ``admin/base.html`` and
+put ``{{ csrf_field() }}`` in every form that posts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from databases import Database
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from backend.admin.security import ORG_ADMINS, READERS, SUPER, Principal
+from backend.db import as_utc
+from backend.i18n import LazyText
+from backend.i18n import gettext_lazy as _
+from backend.state import AppState
+from backend.templating import current_language, env, templates
+
+PER_PAGE = 50
+
+# (path under /admin, label, roles that see it in the menu)
+NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
+    ("/admin/", _("Overview"), READERS),
+    ("/admin/employees", _("Employees"), READERS),
+    ("/admin/displays", _("Displays"), READERS),
+    ("/admin/offices", _("Offices"), READERS),
+    ("/admin/units", _("Units"), READERS),
+    ("/admin/agencies", _("Agencies"), (*ORG_ADMINS, "leader")),
+    ("/admin/users", _("Admins"), ORG_ADMINS),
+    ("/admin/tokens", _("API tokens"), ORG_ADMINS),
+    ("/admin/audit", _("Audit log"), ORG_ADMINS),
+)
+
+# Notices shown once after a redirect (?done=<key>).
+NOTICES: dict[str, LazyText] = {
+    "saved": _("Saved."),
+    "created": _("Created."),
+    "revoked": _("Revoked."),
+    "imported": _("Import finished."),
+    "password": _("Password changed. Other sessions were signed out."),
+    "language": _("Language changed."),
+}
+
+ROLE_LABELS: dict[str, LazyText] = {
+    "super_admin": _("Super admin"),
+    "agency_admin": _("Agency admin"),
+    "unit_operator": _("Unit operator"),
+    "leader": _("Leader (read-only)"),
+}
+
+# Indonesia's three time zones by their everyday names.
+ZONE_NAMES = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
+}
+
+
+def zone_label(zone: str) -> str:
+    return ZONE_NAMES.get(zone, zone)
+
+
+def local_time(value: datetime | None, zone: str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC timestamp in an office's time zone, with WIB/WITA/WIT: ``2026-11-23 08:01 WIB``."""
+    if value is None:
+        return "—"
+    zone = zone or "Asia/Jakarta"
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone, tz = "Asia/Jakarta", ZoneInfo("Asia/Jakarta")
+    return f"{as_utc(value).astimezone(tz).strftime(fmt)} {zone_label(zone)}"
+
+
+def role_label(role: str) -> str:
+    label = ROLE_LABELS.get(role)
+    return label.render(current_language.get()) if label else role
+
+
+def translate(text: LazyText | str) -> str:
+    return text.render(current_language.get()) if isinstance(text, LazyText) else text
+
+
+env.filters["local_time"] = local_time
+env.filters["role_label"] = role_label
+env.filters["t"] = translate
+env.globals["zone_label"] = zone_label
+
+
+@dataclass(frozen=True)
+class Pager:
+    page: int
+    per_page: int
+    total: int
+    base_query: dict[str, str]
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    def url(self, page: int) -> str:
+        return "?" + urlencode({**self.base_query, "page": str(page)})
+
+
+def page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() and len(raw) < 7 else 1
+
+
+async def paginate(
+    db: Database, request: Request, query: sa.Select[Any], per_page: int = PER_PAGE
+) -> tuple[list[Any], Pager]:
+    """One page of ``query`` (already filtered and ordered) and the pager for the template."""
+    total = await db.fetch_val(sa.select(sa.func.count()).select_from(query.subquery()))
+    params = {k: v for k, v in request.query_params.items() if k not in ("page", "done")}
+    pager = Pager(page_number(request), per_page, int(total or 0), params)
+    rows = await db.fetch_all(query.limit(per_page).offset(pager.offset))
+    return list(rows), pager
+
+
+def nav_for(me: Principal | None) -> list[tuple[str, str]]:
+    if me is None:
+        return []
+    return [(href, translate(label)) for href, label, roles in NAV if me.role in roles]
+
+
+def csrf_field(me: Principal | None) -> Markup:
+    token = me.csrf_token if me else ""
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(token))
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> Response:
+    me: Principal | None = request.scope.get("state", {}).get("admin")
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    ctx = {
+        "me": me,
+        "nav": nav_for(me),
+        "path": request.url.path,
+        "notice": translate(notice) if notice else None,
+        "csrf_field": lambda: csrf_field(me),
+        "csrf_token": me.csrf_token if me else "",
+        "SUPER": SUPER,
+        "default_zone": AppState.of(request).settings.default_timezone,
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    # Admin pages hold personal data: no shared caches, no back-button copies after sign-out.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(url: str, done: str | None = None) -> RedirectResponse:
+    if done:
+        url += ("&" if "?" in url else "?") + f"done={done}"
+    return RedirectResponse(url, status_code=303)
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """The posted form's text fields, stripped (file fields are left out)."""
+    form = await request.form()
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
+def optional_int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 10 else None

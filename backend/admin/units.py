@@ -1,0 +1,138 @@
+"""Units (OPD) of an agency: agency admins create and rename them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend import audit
+from backend.admin import fields, scope
+from backend.admin.pages import form_data, optional_int, paginate, redirect, render
+from backend.admin.security import ORG_ADMINS, READERS, Principal, Refused, request_ip, require_role
+from backend.db import agencies, units, utcnow
+from backend.employees import ValidationError
+from backend.state import AppState
+from backend.templating import current_language
+
+
+def query(me: Principal, q: str = "", agency_id: int | None = None) -> sa.Select[Any]:
+    stmt = (
+        sa.select(units, agencies.c.name.label("agency_name"))
+        .select_from(units.join(agencies))
+        .where(scope.units(me))
+        .order_by(agencies.c.name, units.c.name)
+    )
+    if agency_id is not None:
+        stmt = stmt.where(units.c.agency_id == agency_id)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(
+            sa.or_(sa.func.lower(units.c.name).like(like), sa.func.lower(units.c.code).like(like))
+        )
+    return stmt
+
+
+async def agency_choices(db: Database, me: Principal) -> list[Any]:
+    return list(
+        await db.fetch_all(agencies.select().where(scope.agencies(me)).order_by(agencies.c.name))
+    )
+
+
+async def writable_agency(db: Database, me: Principal, agency_id: int | None) -> int:
+    """The agency a principal may create things in: their own, or (super admin) any."""
+    if me.role not in ORG_ADMINS:
+        raise Refused()
+    if not me.is_super:
+        assert me.agency_id is not None
+        return me.agency_id
+    if (
+        agency_id is None
+        or await db.fetch_val(sa.select(agencies.c.id).where(agencies.c.id == agency_id)) is None
+    ):
+        raise ValidationError("choose an agency")
+    return agency_id
+
+
+async def save(
+    db: Database, me: Principal, unit_id: int | None, data: dict[str, Any], ip: str = ""
+) -> int:
+    values = {"code": fields.code(data.get("code")), "name": fields.text(data.get("name"), "name")}
+    async with db.transaction():
+        if unit_id is None:
+            agency_id = await writable_agency(db, me, fields.int_or_none(data.get("agency_id")))
+        else:
+            row = await scope.fetch_in_scope(db, units, unit_id, scope.units(me))
+            agency_id = row["agency_id"]
+        taken = await db.fetch_val(
+            sa.select(units.c.id)
+            .where(units.c.agency_id == agency_id)
+            .where(units.c.code == values["code"])
+            .where(units.c.id != (unit_id or 0))
+        )
+        if taken is not None:
+            raise ValidationError("code {code} is taken", code=values["code"])
+        if unit_id is None:
+            unit_id = await db.fetch_val(
+                units.insert()
+                .values(**values, agency_id=agency_id, created_at=utcnow())
+                .returning(units.c.id)
+            )
+            action = "unit.create"
+        else:
+            await db.execute(units.update().where(units.c.id == unit_id).values(**values))
+            action = "unit.update"
+        await audit.record(
+            db, actor=me.actor, action=action, target=f"unit:{unit_id}", detail=values, ip=ip
+        )
+    return int(unit_id)
+
+
+async def list_page(request: Request) -> Response:
+    state = AppState.of(request)
+    me = await require_role(request, ORG_ADMINS if request.method == "POST" else READERS)
+    form_error = None
+    if request.method == "POST":
+        try:
+            await save(state.db, me, None, await form_data(request), request_ip(request))
+            return redirect("/admin/units", "created")
+        except ValidationError as exc:
+            form_error = exc.render(current_language.get())
+    q = request.query_params.get("q", "").strip()
+    agency_id = optional_int(request.query_params.get("agency"))
+    rows, pager = await paginate(state.db, request, query(me, q, agency_id))
+    return render(
+        request,
+        "admin/units.html",
+        {
+            "rows": rows,
+            "pager": pager,
+            "q": q,
+            "agencies": await agency_choices(state.db, me),
+            "form_error": form_error,
+        },
+        status_code=400 if form_error else 200,
+    )
+
+
+async def edit_page(request: Request) -> Response:
+    state = AppState.of(request)
+    me = await require_role(request, ORG_ADMINS if request.method == "POST" else READERS)
+    unit_id = request.path_params["unit_id"]
+    row = await scope.fetch_in_scope(state.db, units, unit_id, scope.units(me))
+    form_error = None
+    if request.method == "POST":
+        try:
+            await save(state.db, me, unit_id, await form_data(request), request_ip(request))
+            return redirect(f"/admin/units/{unit_id}", "saved")
+        except ValidationError as exc:
+            form_error = exc.render(current_language.get())
+    return render(
+        request,
+        "admin/unit.html",
+        {"row": row, "form_error": form_error},
+        status_code=400 if form_error else 200,
+    )

@@ -1,0 +1,131 @@
+"""Admin accounts: super admins manage everyone, agency admins the admins of their agency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend import accounts
+from backend.admin import scope
+from backend.admin.grants import checked_grant
+from backend.admin.offices import unit_choices
+from backend.admin.pages import form_data, paginate, redirect, render
+from backend.admin.security import ORG_ADMINS, Principal, request_ip, require_role
+from backend.admin.units import agency_choices
+from backend.db import admin_sessions, admin_users, agencies, units
+from backend.employees import ValidationError
+from backend.state import AppState
+from backend.templating import current_language
+
+
+def query(me: Principal, q: str = "") -> sa.Select[Any]:
+    stmt = (
+        sa.select(
+            admin_users.c.id,
+            admin_users.c.username,
+            admin_users.c.role,
+            admin_users.c.agency_id,
+            admin_users.c.unit_id,
+            admin_users.c.active,
+            admin_users.c.language,
+            agencies.c.name.label("agency_name"),
+            units.c.name.label("unit_name"),
+        )
+        .select_from(
+            admin_users.outerjoin(agencies, agencies.c.id == admin_users.c.agency_id).outerjoin(
+                units, units.c.id == admin_users.c.unit_id
+            )
+        )
+        .where(scope.admin_users(me))
+        .order_by(admin_users.c.username)
+    )
+    if q:
+        stmt = stmt.where(sa.func.lower(admin_users.c.username).like(f"%{q.lower()}%"))
+    return stmt
+
+
+async def create(db: Database, me: Principal, data: dict[str, Any], ip: str = "") -> int:
+    grant = await checked_grant(db, me, data)
+    return await accounts.create_admin(
+        db,
+        username=str(data.get("username") or ""),
+        password=str(data.get("password") or ""),
+        actor=me.actor,
+        **grant,
+    )
+
+
+async def update(
+    db: Database, me: Principal, admin_id: int, data: dict[str, Any], ip: str = ""
+) -> None:
+    await scope.fetch_in_scope(db, admin_users, admin_id, scope.admin_users(me))
+    grant = await checked_grant(db, me, data)
+    active = bool(data.get("active"))
+    if admin_id == me.id and (not active or grant["role"] != me.role):
+        # Locking yourself out is never what was meant; another admin can do it.
+        raise ValidationError("you cannot change your own role or deactivate yourself")
+    await accounts.update_admin(db, admin_id, active=active, actor=me.actor, ip=ip, **grant)
+    password = str(data.get("password") or "")
+    if password:
+        await accounts.set_password(db, admin_id, password, actor=me.actor, ip=ip)
+
+
+async def _context(db: Database, me: Principal) -> dict[str, Any]:
+    roles = accounts.ROLES if me.is_super else accounts.ROLES[1:]
+    return {
+        "roles": roles,
+        "agencies": await agency_choices(db, me),
+        "units": await unit_choices(db, me),
+    }
+
+
+async def list_page(request: Request) -> Response:
+    state = AppState.of(request)
+    me = await require_role(request, ORG_ADMINS)
+    form_error = None
+    if request.method == "POST":
+        try:
+            await create(state.db, me, await form_data(request), request_ip(request))
+            return redirect("/admin/users", "created")
+        except ValidationError as exc:
+            form_error = exc.render(current_language.get())
+    q = request.query_params.get("q", "").strip()
+    rows, pager = await paginate(state.db, request, query(me, q))
+    return render(
+        request,
+        "admin/users.html",
+        {"rows": rows, "pager": pager, "q": q, "form_error": form_error}
+        | await _context(state.db, me),
+        status_code=400 if form_error else 200,
+    )
+
+
+async def edit_page(request: Request) -> Response:
+    state = AppState.of(request)
+    me = await require_role(request, ORG_ADMINS)
+    admin_id = request.path_params["admin_id"]
+    await scope.fetch_in_scope(state.db, admin_users, admin_id, scope.admin_users(me))
+    form_error = None
+    if request.method == "POST":
+        try:
+            await update(state.db, me, admin_id, await form_data(request), request_ip(request))
+            return redirect(f"/admin/users/{admin_id}", "saved")
+        except ValidationError as exc:
+            form_error = exc.render(current_language.get())
+    row = await state.db.fetch_one(query(me).where(admin_users.c.id == admin_id))
+    sessions = await state.db.fetch_all(
+        admin_sessions.select()
+        .where(admin_sessions.c.admin_id == admin_id)
+        .order_by(admin_sessions.c.created_at.desc())
+        .limit(10)
+    )
+    return render(
+        request,
+        "admin/user.html",
+        {"row": row, "sessions": sessions, "form_error": form_error} | await _context(state.db, me),
+        status_code=400 if form_error else 200,
+    )
