@@ -139,22 +139,19 @@ async def load_calendar(
     return Calendar(rules, off, roster)
 
 
-async def working_day(
-    db: Database, *, employee_id: int, agency_id: int, unit_id: int, local: datetime
+def working_day_on(
+    calendar: Calendar, *, employee_id: int, agency_id: int, unit_id: int, local: datetime
 ) -> tuple[date, DaySchedule | None]:
     """The working day a scan at local time ``local`` counts for, and that day's schedule.
 
     Normally the scan's own date; a scan in the previous day's out window (the end of a night
     shift, or a very late check-out) counts for the previous day, unless today's in window has
-    already opened.
+    already opened. ``calendar`` must cover the day before ``local`` and its day.
     """
     assert local.tzinfo is not None
     tz = local.tzinfo if isinstance(local.tzinfo, ZoneInfo) else ZoneInfo(str(local.tzinfo))
     today = local.date()
     yesterday = today - timedelta(days=1)
-    calendar = await load_calendar(
-        db, agency_ids=[agency_id], employee_ids=[employee_id], start=yesterday, end=today
-    )
     current = calendar.schedule(employee_id, agency_id, unit_id, today, tz)
     if current is not None and local >= current.in_opens:
         return today, current
@@ -162,6 +159,22 @@ async def working_day(
     if previous is not None and previous.middle <= local < out_closes(previous, current):
         return yesterday, previous
     return today, current
+
+
+async def working_day(
+    db: Database, *, employee_id: int, agency_id: int, unit_id: int, local: datetime
+) -> tuple[date, DaySchedule | None]:
+    """``working_day_on`` with the calendar read for this one scan."""
+    calendar = await load_calendar(
+        db,
+        agency_ids=[agency_id],
+        employee_ids=[employee_id],
+        start=local.date() - timedelta(days=1),
+        end=local.date(),
+    )
+    return working_day_on(
+        calendar, employee_id=employee_id, agency_id=agency_id, unit_id=unit_id, local=local
+    )
 
 
 # --- shifts and roster entries (admin operations) ---
