@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from backend.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from backend.i18n import gettext_lazy as _
 from backend.ratelimit import RateLimiter
 from backend.state import AppState, client_ip
@@ -39,7 +43,8 @@ PAIR_ERRORS = {
     "bad_origin": (403, _("The form was sent from another site. Open /display and try again.")),
 }
 
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# (No Referrer-Policy of our own: with "no-referrer" Chromium sends "Origin: null" on the form.)
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _limiter(state: AppState) -> RateLimiter:
@@ -62,18 +67,29 @@ def _set_credential(response: Response, state: AppState, credential: str) -> Non
     )
 
 
+@contextlib.contextmanager
+def display_language(request: Request) -> Iterator[str]:
+    """The office screen speaks Bahasa Indonesia whatever the TU computer's browser prefers;
+    only an explicit choice (``?lang=en`` or the ``lang`` cookie) changes it."""
+    chosen = request.query_params.get("lang") or request.cookies.get("lang")
+    lang = chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+    token = current_language.set(lang)
+    try:
+        yield lang
+    finally:
+        current_language.reset(token)
+
+
 def pair_form(request: Request, error: str | None = None) -> Response:
     status, message = PAIR_ERRORS[error] if error else (200, None)
-    return templates.TemplateResponse(
-        request,
-        "display_pair.html",
-        {
-            "error_code": error,
-            "error": message.render(current_language.get()) if message else None,
-        },
-        status_code=status,
-        headers=NO_STORE,
-    )
+    with display_language(request) as lang:
+        return templates.TemplateResponse(
+            request,
+            "display_pair.html",
+            {"error_code": error, "error": message.render(lang) if message else None},
+            status_code=status,
+            headers=NO_STORE,
+        )
 
 
 async def display_page(request: Request) -> Response:
@@ -83,12 +99,13 @@ async def display_page(request: Request) -> Response:
     display = await authenticate(state.db, state.settings.secret_key, credential)
     if display is None or credential is None:
         return pair_form(request)
-    response = templates.TemplateResponse(
-        request,
-        "display.html",
-        {"display": display, "period": state.settings.qr_period},
-        headers=NO_STORE,
-    )
+    with display_language(request):
+        response = templates.TemplateResponse(
+            request,
+            "display.html",
+            {"display": display, "period": state.settings.qr_period},
+            headers=NO_STORE,
+        )
     _set_credential(response, state, credential)  # renewed on each visit: it never runs out
     return response
 

@@ -71,12 +71,18 @@ def server_env(
 
 
 @contextlib.contextmanager
-def live_server(tmp_path: Path, database_url: str, **overrides: str) -> Iterator[LiveServer]:
-    """Serve the app from a migrated database; settings overrides as lower-case names."""
+def live_server(
+    tmp_path: Path, database_url: str, *, port: int = 0, **overrides: str
+) -> Iterator[LiveServer]:
+    """Serve the app from a migrated database; settings overrides as lower-case names.
+
+    ``port`` 0 picks a free one; pass a stopped server's port to start it again at the same
+    origin (what a display page or an installed PWA would reconnect to).
+    """
     migrate.upgrade(database_url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)
     port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
