@@ -17,7 +17,7 @@ from databases import Database
 
 from backend import audit
 from backend.db import employees, offices, units, utcnow
-from backend.i18n import gettext
+from backend.i18n import LazyText, gettext
 
 KINDS = ("asn", "pppk", "contract")
 NIP_LENGTH = 18
@@ -30,11 +30,18 @@ class ValidationError(ValueError):
     def __init__(self, message: str, **params: object) -> None:
         self.message = message
         self.params = params
-        super().__init__(message.format(**params) if params else message)
+        super().__init__(self.render(None))
 
-    def render(self, lang: str) -> str:
-        text = gettext(lang, self.message)
-        return text.format(**self.params) if self.params else text
+    def render(self, lang: str | None) -> str:
+        """The message in ``lang`` (None: the English id); LazyText parameters are translated."""
+        text = gettext(lang, self.message) if lang else self.message
+        if not self.params:
+            return text
+        values = {
+            k: (v.render(lang) if lang else v.msgid) if isinstance(v, LazyText) else v
+            for k, v in self.params.items()
+        }
+        return text.format(**values)
 
 
 def validate_nip(nip: str, kind: str) -> str:

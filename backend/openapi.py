@@ -13,11 +13,18 @@ from backend.settings import Settings
 
 _PATHS: dict[str, dict[str, Any]] = {}
 _SCHEMAS: dict[str, dict[str, Any]] = {}
+_SECURITY_SCHEMES: dict[str, dict[str, Any]] = {}
 
 
-def register(path: str, operations: dict[str, Any], schemas: dict[str, Any] | None = None) -> None:
+def register(
+    path: str,
+    operations: dict[str, Any],
+    schemas: dict[str, Any] | None = None,
+    security_schemes: dict[str, Any] | None = None,
+) -> None:
     _PATHS.setdefault(path, {}).update(operations)
     _SCHEMAS.update(schemas or {})
+    _SECURITY_SCHEMES.update(security_schemes or {})
 
 
 def ref(name: str) -> dict[str, str]:
@@ -195,5 +202,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         },
         "servers": [{"url": settings.public_url}],
         "paths": dict(sorted(_PATHS.items())),
-        "components": {"schemas": {**_BASE_SCHEMAS, **_SCHEMAS}},
+        "components": {
+            "schemas": {**_BASE_SCHEMAS, **_SCHEMAS},
+            **({"securitySchemes": dict(_SECURITY_SCHEMES)} if _SECURITY_SCHEMES else {}),
+        },
     }

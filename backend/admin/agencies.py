@@ -37,7 +37,10 @@ async def save(
     db: Database, me: Principal, agency_id: int | None, data: dict[str, Any], ip: str = ""
 ) -> int:
     """Create (``agency_id`` None) or update an agency; super admins only."""
-    values = {"code": fields.code(data.get("code")), "name": fields.text(data.get("name"), "name")}
+    values = {
+        "code": fields.code(data.get("code")),
+        "name": fields.text(data.get("name"), fields.NAME),
+    }
     async with db.transaction():
         taken = await db.fetch_val(
             sa.select(agencies.c.id)

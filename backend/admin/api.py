@@ -8,6 +8,7 @@ Admin accounts and API tokens themselves are managed only from the pages. Errors
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
@@ -397,3 +398,88 @@ routes: list[BaseRoute] = [
     Route("/displays/{display_id:int}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
     Route("/audit", endpoint(ORG_ADMINS, list_audit), methods=GET),
 ]
+
+
+# -- OpenAPI --------------------------------------------------------------------------------
+
+SUMMARIES: dict[tuple[str, str], str] = {
+    ("GET", "/me"): "The token's own role and scope",
+    ("GET", "/agencies"): "List agencies (q, page, per_page)",
+    ("POST", "/agencies"): "Create an agency {code, name}",
+    ("PATCH", "/agencies/{agency_id}"): "Change an agency's code or name",
+    ("GET", "/units"): "List units (q, agency_id, page, per_page)",
+    ("POST", "/units"): "Create a unit {agency_id (super admin only), code, name}",
+    ("PATCH", "/units/{unit_id}"): "Change a unit's code or name",
+    ("GET", "/offices"): "List offices",
+    ("POST", "/offices"): "Create an office {agency_id, unit_id?, name, address?, timezone, "
+    "allowed_networks?}",
+    ("PATCH", "/offices/{office_id}"): "Change an office",
+    ("GET", "/employees"): "List employees (q: name or NIP, unit_id, status active/inactive)",
+    ("POST", "/employees"): "Add an employee {nip, name, unit_id, kind?, office_id?}",
+    ("POST", "/employees/import"): "Import a CSV file (text/csv; nip,name,unit[,kind][,office]); "
+    "?dry_run=true checks only. Any bad row: nothing is imported, 422 with every bad line",
+    ("GET", "/employees/{employee_id}"): "One employee",
+    ("PATCH", "/employees/{employee_id}"): "Change name, kind, unit_id, office_id or active",
+    ("POST", "/employees/{employee_id}/enrolment-code"): "Issue a one-time enrolment code "
+    "(older unused codes stop working)",
+    ("GET", "/employees/{employee_id}/device"): "The employee's bound phone, or null",
+    ("POST", "/employees/{employee_id}/device/revoke"): "Revoke the employee's bound phone",
+    ("GET", "/displays"): "List displays with their state (online, offline, unpaired, revoked)",
+    ("POST", "/displays"): "Create a display {name, office_id}; returns its pairing code",
+    ("GET", "/displays/{display_id}"): "One display",
+    ("PATCH", "/displays/{display_id}"): "Rename a display {name}",
+    ("POST", "/displays/{display_id}/pairing-code"): "A new pairing code (moves the display to "
+    "another computer)",
+    ("POST", "/displays/{display_id}/revoke"): "Revoke a display for good",
+    ("GET", "/audit"): "The audit log (action prefix, actor, target, from, to dates)",
+}
+
+
+def _operation(method: str, path: str) -> dict[str, Any]:
+    from backend.openapi import ERROR_RESPONSE, json_body, json_response
+
+    ok = "201" if method == "POST" and not path.endswith(("/revoke", "/import")) else "200"
+    operation: dict[str, Any] = {
+        "summary": SUMMARIES[(method, path)],
+        "tags": ["admin"],
+        "security": [{"apiToken": []}],
+        "responses": {
+            ok: json_response("Done", {"type": "object"}),
+            **{code: ERROR_RESPONSE for code in ("400", "401", "403", "404", "422")},
+        },
+    }
+    params = re.findall(r"\{(\w+)\}", path)
+    if params:
+        operation["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
+            for p in params
+        ]
+    if path.endswith("/import"):
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    elif method in ("POST", "PATCH") and not path.endswith(("/revoke", "/pairing-code", "-code")):
+        operation["requestBody"] = json_body({"type": "object"})
+    return operation
+
+
+def register_openapi() -> None:
+    from backend.openapi import register
+
+    for method, path in SUMMARIES:
+        register(
+            "/api/v1/admin" + path,
+            {method.lower(): _operation(method, path)},
+            security_schemes={
+                "apiToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token created by an admin at /admin/tokens "
+                    "(starts with pst_); it has a role and scope like an admin.",
+                }
+            },
+        )
+
+
+register_openapi()

@@ -13,7 +13,6 @@ from backend.admin.pages import form_data, redirect, render
 from backend.admin.security import (
     clear_session_cookie,
     cookie_name,
-    current_admin,
     login_throttles,
     request_ip,
     require_role,
@@ -71,8 +70,6 @@ async def login(request: Request) -> Response:
     state = AppState.of(request)
     settings = state.settings
     if request.method == "GET":
-        if await current_admin(request) is not None:
-            return redirect(safe_next(request.query_params.get("next")))
         return _login_page(request, settings)
     form = await form_data(request)
     cookie = request.cookies.get(login_cookie(settings), "")

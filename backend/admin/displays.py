@@ -88,7 +88,7 @@ async def create(
 ) -> tuple[int, str]:
     if not me.can_write:
         raise Refused()
-    name = fields.text(data.get("name"), "name")
+    name = fields.text(data.get("name"), fields.NAME)
     office_id = fields.int_or_none(data.get("office_id"))
     allowed = await db.fetch_val(
         sa.select(offices.c.id).where(offices.c.id == (office_id or 0)).where(scope.offices(me))
@@ -111,7 +111,7 @@ async def fetch(db: Database, me: Principal, display_id: int, *, writable: bool 
 
 async def rename(db: Database, me: Principal, display_id: int, name: Any, ip: str = "") -> None:
     await fetch(db, me, display_id, writable=True)
-    name = fields.text(name, "name")
+    name = fields.text(name, fields.NAME)
     async with db.transaction():
         await db.execute(displays.update().where(displays.c.id == display_id).values(name=name))
         await audit.record(

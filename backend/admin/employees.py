@@ -253,34 +253,43 @@ async def import_page(request: Request) -> Response:
     if me.is_super:
         context["agencies"] = await state.db.fetch_all(agencies.select().order_by(agencies.c.name))
     if request.method == "POST":
-        form = await request.form(max_files=1, max_fields=10)
-        upload = form.get("file")
-        dry_run = form.get("mode") != "import"
+        form = await request.form()
         try:
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise ValidationError("choose a CSV file")
-            data = await upload.read(MAX_UPLOAD + 1)
-            if len(data) > MAX_UPLOAD:
-                raise ValidationError("the file is larger than 10 MB")
-            try:
-                text = data.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise ValidationError("the file is not UTF-8 text") from exc
-            agency_id = optional_int(str(form.get("agency_id") or ""))
-            report = await check_import(state.db, me, text, agency_id)
-            context["report"] = report
-            context["errors"] = [
-                (line, e.render(current_language.get())) for line, e in report.errors
-            ]
-            context["dry_run"] = dry_run
-            if report.ok and not dry_run:
-                context["imported"] = await staff.import_rows(state.db, report.rows, actor=me.actor)
-        except ValidationError as exc:
-            context["form_error"] = exc.render(current_language.get())
-        status = (
-            400
-            if context.get("form_error") or (context["report"] and not context["report"].ok)
-            else 200
-        )
+            status = await _import_upload(request, me, form, context)
+        finally:
+            await form.close()  # the upload's temporary file
         return render(request, "admin/import.html", context, status_code=status)
     return render(request, "admin/import.html", context)
+
+
+async def _import_upload(
+    request: Request, me: Principal, form: Any, context: dict[str, Any]
+) -> int:
+    """Check (and unless a dry run, import) the uploaded file; fills ``context``; the status."""
+    db = AppState.of(request).db
+    upload = form.get("file")
+    dry_run = form.get("mode") != "import"
+    lang = current_language.get()
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise ValidationError("choose a CSV file")
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise ValidationError("the file is larger than 10 MB")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("the file is not UTF-8 text") from exc
+        agency_id = optional_int(str(form.get("agency_id") or ""))
+        report = await check_import(db, me, text, agency_id)
+    except ValidationError as exc:
+        context["form_error"] = exc.render(lang)
+        return 400
+    context["report"] = report
+    context["errors"] = [(line, e.render(lang)) for line, e in report.errors]
+    context["dry_run"] = dry_run
+    if not report.ok:
+        return 400
+    if not dry_run:
+        context["imported"] = await staff.import_rows(db, report.rows, actor=me.actor)
+    return 200

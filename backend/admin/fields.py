@@ -7,6 +7,11 @@ import re
 from typing import Any
 
 from backend.employees import ValidationError
+from backend.i18n import LazyText
+from backend.i18n import gettext_lazy as _
+
+NAME = _("name")
+ADDRESS = _("address")
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 TIMEZONES = ("Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
@@ -19,16 +24,12 @@ def code(value: Any) -> str:
     return value
 
 
-def text(value: Any, label: str, *, max_length: int = 200, required: bool = True) -> str:
+def text(value: Any, label: str | LazyText, *, max_length: int = 200, required: bool = True) -> str:
     value = " ".join(str(value or "").split())
-    if (required and not value) or len(value) > max_length:
-        raise ValidationError(
-            "{label} must be 1–{n} characters"
-            if required
-            else "{label} must be at most {n} characters",
-            label=label,
-            n=max_length,
-        )
+    if required and (not value or len(value) > max_length):
+        raise ValidationError("{label} must be 1–{n} characters", label=label, n=max_length)
+    if len(value) > max_length:
+        raise ValidationError("{label} must be at most {n} characters", label=label, n=max_length)
     return value
 
 

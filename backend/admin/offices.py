@@ -51,8 +51,8 @@ async def save(
     db: Database, me: Principal, office_id: int | None, data: dict[str, Any], ip: str = ""
 ) -> int:
     values: dict[str, Any] = {
-        "name": fields.text(data.get("name"), "name"),
-        "address": fields.text(data.get("address"), "address", max_length=500, required=False),
+        "name": fields.text(data.get("name"), fields.NAME),
+        "address": fields.text(data.get("address"), fields.ADDRESS, max_length=500, required=False),
         "timezone": fields.timezone(data.get("timezone")),
         "allowed_networks": fields.networks(data.get("allowed_networks")),
     }

@@ -299,12 +299,16 @@ async def current_admin(request: Request) -> Principal | None:
 
 async def check_csrf(request: Request, principal: Principal) -> None:
     sent = request.headers.get("x-csrf-token")
+    form = None
     if sent is None:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-            value = (await request.form()).get("csrf_token")
+            form = await request.form()
+            value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
+        if form is not None:
+            await form.close()  # uploads of a refused post are dropped at once
         raise CsrfFailed()
 
 

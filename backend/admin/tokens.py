@@ -52,7 +52,7 @@ async def create(
     db: Database, secret_key: bytes, me: Principal, data: dict[str, Any], ip: str = ""
 ) -> tuple[int, str]:
     grant = await checked_grant(db, me, data)
-    name = fields.text(data.get("name"), "name", max_length=100)
+    name = fields.text(data.get("name"), fields.NAME, max_length=100)
     raw = new_api_token()
     async with db.transaction():
         token_id = await db.fetch_val(

@@ -60,7 +60,10 @@ async def writable_agency(db: Database, me: Principal, agency_id: int | None) ->
 async def save(
     db: Database, me: Principal, unit_id: int | None, data: dict[str, Any], ip: str = ""
 ) -> int:
-    values = {"code": fields.code(data.get("code")), "name": fields.text(data.get("name"), "name")}
+    values = {
+        "code": fields.code(data.get("code")),
+        "name": fields.text(data.get("name"), fields.NAME),
+    }
     async with db.transaction():
         if unit_id is None:
             agency_id = await writable_agency(db, me, fields.int_or_none(data.get("agency_id")))
