@@ -133,3 +133,5 @@ def live_server(
             process.kill()
             process.wait()
         reader.join(timeout=5)
+        if process.stderr is not None:
+            process.stderr.close()

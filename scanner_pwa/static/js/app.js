@@ -39,6 +39,7 @@ const DEVICE_GONE = new Set(['unknown_device', 'device_revoked', 'bad_signature'
 let device = null;
 let camera = null;
 let decoder = null;
+let decoderLoading = null;
 let scanRun = 0;
 let torchOn = false;
 let pendingToken = null;
@@ -132,6 +133,11 @@ async function startScan(message = null) {
   showOwner();
   els.scanStatus.textContent = message ?? t('scan_starting');
   const run = scanRun;
+  // Fetch the decoder while the camera starts; once loaded the service worker keeps it offline.
+  decoderLoading ??= createDecoder().catch((error) => {
+    decoderLoading = null;
+    throw error;
+  });
   try {
     camera = await openCamera(els.video);
   } catch (error) {
@@ -142,7 +148,7 @@ async function startScan(message = null) {
   els.torch.hidden = !camera.torch;
   els.torch.textContent = t('torch_on');
   try {
-    decoder ??= await createDecoder();
+    decoder = await decoderLoading;
   } catch {
     els.scanStatus.textContent = t('decoder_failed');
     return;

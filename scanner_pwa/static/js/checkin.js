@@ -88,8 +88,9 @@ async function notify(outcome) {
 
 async function registerSync() {
   try {
-    const registration = await navigator.serviceWorker?.ready;
-    await registration?.sync?.register(SYNC_TAG);
+    // getRegistration, not ready: `ready` never settles on a phone whose worker is not installed.
+    const registration = await navigator.serviceWorker?.getRegistration('/s');
+    if (registration?.active) await registration.sync?.register(SYNC_TAG);
   } catch {
     // No Background Sync: the online event and the backoff timer deliver instead.
   }
