@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from databases import Database
 
-import display_server.routes
 from backend import tokens
 from backend.db import checkins
 from backend.settings import parse_qr_keys
@@ -198,10 +197,7 @@ def test_enrol_scan_the_display_and_repeat(
     database_url: str,
 ) -> None:
     person = demo["employees"][0]
-    if display_server.routes.routes:
-        qr_text = display_qr_text(chromium, server, database_url, demo["display"]["pairing_code"])
-    else:  # before the display page existed: the same URL, from the CLI
-        qr_text = server.cli("display", "token", str(demo["display"]["id"])).strip()
+    qr_text = display_qr_text(chromium, server, database_url, demo["display"]["pairing_code"])
     assert qr_text.startswith(server.url + "/s#v1.")
     page = context.new_page()
     enrol(page, server, person)
