@@ -7,7 +7,7 @@ current shape they produce, used to build queries.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import aiosqlite
 import sqlalchemy as sa
@@ -392,7 +392,7 @@ class PooledSQLiteBackend(SQLiteBackend):
 
 
 class PresensiDatabase(Database):
-    SUPPORTED_BACKENDS: ClassVar[dict[str, str]] = {
+    SUPPORTED_BACKENDS = {  # noqa: RUF012 - the base class declares it a plain attribute
         **Database.SUPPORTED_BACKENDS,
         "sqlite": "backend.db:PooledSQLiteBackend",
         "sqlite+aiosqlite": "backend.db:PooledSQLiteBackend",
