@@ -84,7 +84,7 @@ async def log_page(request: Request) -> Response:
     zone = state.settings.default_timezone
     rows, pager = await paginate(state.db, request, query(me, params, zone))
     actions = await state.db.fetch_all(
-        sa.select(audit_log.c.action).distinct().order_by(audit_log.c.action)
+        sa.select(audit_log.c.action).where(visible(me)).distinct().order_by(audit_log.c.action)
     )
     query_string = request.url.query
     return render(
