@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from backend import tokens
 from backend.db import displays, utcnow
 from backend.state import AppState
@@ -118,6 +120,8 @@ class DisplayHub:
             if now_window > window:  # the machine slept or the clock jumped: skip ahead
                 window = now_window
             self.rotate(window)
+            # Mid-window, away from the burst of sends that follows the boundary.
+            await sleep_until(boundary + period / 2)
             try:
                 await self.touch_connected()
             except Exception:
@@ -127,19 +131,23 @@ class DisplayHub:
         """Refresh last_seen_at of every connected display; close those revoked meanwhile."""
         ids = sorted(self.connections)
         now = utcnow()
-        alive: set[int] = set()
+        revoked: list[int] = []
         for start in range(0, len(ids), TOUCH_CHUNK):
             chunk = ids[start : start + TOUCH_CHUNK]
-            rows = await self.state.db.fetch_all(
+            await self.state.db.execute(
                 displays.update()
                 .where(displays.c.id.in_(chunk))
                 .where(displays.c.revoked_at.is_(None))
                 .values(last_seen_at=now)
-                .returning(displays.c.id)
             )
-            alive.update(int(row[0]) for row in rows)
-        # Revoked by another process (or by a caller that did not publish the event).
-        for display_id in set(ids) - alive:
+            # Usually no rows: revoked by another process, or by a caller without the event.
+            rows = await self.state.db.fetch_all(
+                sa.select(displays.c.id)
+                .where(displays.c.id.in_(chunk))
+                .where(displays.c.revoked_at.is_not(None))
+            )
+            revoked.extend(int(row[0]) for row in rows)
+        for display_id in revoked:
             self.close_display(display_id)
 
     async def _forward_checkins(self) -> None:
