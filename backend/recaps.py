@@ -16,11 +16,13 @@ A day without a schedule is ``holiday`` (an active holiday of the agency) or ``o
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -46,16 +48,21 @@ ABSENCE_KINDS = tuple(absence_entries.KINDS)
 DEFAULT_TZ = "Asia/Jakarta"
 
 
-@dataclass(frozen=True)
-class Entry:
-    """A counted scan (``scan:<id>``) or correction (``correction:<id>``) at a local time."""
+class Entry(NamedTuple):
+    """A counted scan (``scan:<id>``) or correction (``correction:<id>``).
+
+    A tuple of plain values, so the garbage collector stops tracking the hundreds of thousands
+    a recap holds."""
 
     ref: str
-    at: datetime
+    at: datetime  # UTC
     kind: str | None = None  # only corrections say in/out; a scan's kind follows from its time
 
+    def local(self, tz: Any) -> datetime:
+        return self.at.astimezone(tz)
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True)
 class Day:
     day: date
     status: str  # present / absent / upcoming / holiday / off / an absence kind
@@ -75,6 +82,19 @@ class Day:
     def scheduled(self) -> bool:
         return self.schedule is not None
 
+    @property
+    def in_at(self) -> datetime | None:
+        """The day's check-in in the office's zone."""
+        if self.first_in is None or self.schedule is None:
+            return None
+        return self.first_in.local(self.schedule.start.tzinfo)
+
+    @property
+    def out_at(self) -> datetime | None:
+        if self.last_out is None or self.schedule is None:
+            return None
+        return self.last_out.local(self.schedule.start.tzinfo)
+
     def events(self) -> list[tuple[str, tuple[str, ...]]]:
         """What a TPP rule may deduct for, each with the entries behind it."""
         found: list[tuple[str, tuple[str, ...]]] = []
@@ -92,8 +112,32 @@ class Day:
         return found
 
 
-def _minutes(later: datetime, earlier: datetime) -> int:
-    return max(0, int((later - earlier).total_seconds() // 60))
+def _late(at: datetime, since: datetime) -> int:
+    """Whole minutes from ``since`` to ``at`` as a clock shows them (seconds of ``at`` dropped)."""
+    seconds = (at - since).total_seconds() - at.second - at.microsecond / 1e6
+    return int(seconds // 60) if seconds > 0 else 0
+
+
+def _early(at: datetime, until: datetime) -> int:
+    seconds = (until - at).total_seconds() + at.second + at.microsecond / 1e6
+    return int(seconds // 60) if seconds > 0 else 0
+
+
+Bounds = tuple[
+    datetime, datetime, datetime, datetime, datetime
+]  # start, end, opens, middle, closes
+
+
+def bounds(schedule: DaySchedule, next_schedule: DaySchedule | None) -> Bounds:
+    """The schedule's instants in UTC: comparing datetimes of one zone object is much cheaper
+    than across zones, and the recap compares every scan with them."""
+    return (
+        schedule.start.astimezone(UTC),
+        schedule.end.astimezone(UTC),
+        schedule.in_opens.astimezone(UTC),
+        schedule.middle.astimezone(UTC),
+        out_closes(schedule, next_schedule).astimezone(UTC),
+    )
 
 
 def evaluate_day(
@@ -105,29 +149,30 @@ def evaluate_day(
     next_schedule: DaySchedule | None = None,
     holiday: str | None = None,
     absence: tuple[str, int] | None = None,
+    limits: Bounds | None = None,
 ) -> Day:
+    """One employee's day; ``entries`` in UTC, ``limits`` precomputed by ``bounds`` or not."""
     if schedule is None:
         return Day(day, "holiday" if holiday else "off", holiday=holiday)
-    closes = out_closes(schedule, next_schedule)
+    start, end, opens, middle, closes = limits or bounds(schedule, next_schedule)
     first_in = last_out = None
     for e in entries:
-        if e.kind == "in" or (e.kind is None and schedule.in_opens <= e.at < schedule.middle):
-            if first_in is None or e.at < first_in.at:
+        at, kind = e.at, e.kind
+        if kind == "in" or (kind is None and opens <= at < middle):
+            if first_in is None or at < first_in.at:
                 first_in = e
-        elif e.kind == "out" or (e.kind is None and schedule.middle <= e.at < closes):
-            if last_out is None or e.at > last_out.at:
+        elif kind == "out" or (kind is None and middle <= at < closes):
+            if last_out is None or at > last_out.at:
                 last_out = e
     if absence is not None:
         return Day(
             day, absence[0], schedule, holiday, absence[1], first_in=first_in, last_out=last_out
         )
+    over = now >= closes
     if first_in is None and last_out is None:
-        return Day(day, "absent" if now >= closes else "upcoming", schedule, holiday)
-    late = early = 0
-    if first_in is not None:
-        late = _minutes(first_in.at.replace(second=0, microsecond=0), schedule.start)
-    if last_out is not None:
-        early = _minutes(schedule.end, last_out.at.replace(second=0, microsecond=0))
+        return Day(day, "absent" if over else "upcoming", schedule, holiday)
+    late = 0 if first_in is None else _late(first_in.at, start)
+    early = 0 if last_out is None else _early(last_out.at, end)
     return Day(
         day,
         "present",
@@ -136,12 +181,29 @@ def evaluate_day(
         first_in=first_in,
         last_out=last_out,
         late_minutes=late,
-        late=category_for(late, "TL"),
+        late=category_for(late, "TL") if late else None,
         early_minutes=early,
-        early=category_for(early, "PSW"),
+        early=category_for(early, "PSW") if early else None,
         missing_in=first_in is None,
-        missing_out=last_out is None and now >= closes,
+        missing_out=last_out is None and over,
     )
+
+
+def _tally(days: Sequence[Day]) -> Counter[str]:
+    c: dict[str, int] = {"scheduled": 0, "missing_in": 0, "missing_out": 0}
+    for d in days:
+        c[d.status] = c.get(d.status, 0) + 1
+        if d.schedule is not None:
+            c["scheduled"] += 1
+            if d.late:
+                c[d.late] = c.get(d.late, 0) + 1
+            if d.early:
+                c[d.early] = c.get(d.early, 0) + 1
+            if d.missing_in:
+                c["missing_in"] += 1
+            if d.missing_out:
+                c["missing_out"] += 1
+    return Counter(c)
 
 
 @dataclass
@@ -155,17 +217,7 @@ class EmployeeRecap:
 
     def counts(self) -> Counter[str]:
         """Per status, per TL/PSW category, missing_in/missing_out, and ``scheduled``."""
-        c: Counter[str] = Counter()
-        for d in self.days:
-            c[d.status] += 1
-            c["scheduled"] += d.scheduled
-            if d.late:
-                c[d.late] += 1
-            if d.early:
-                c[d.early] += 1
-            c["missing_in"] += d.missing_in
-            c["missing_out"] += d.missing_out
-        return c
+        return _tally(self.days)
 
     def rate(self) -> float | None:
         """Present over the days that were due (present or absent); excused days do not count."""
@@ -184,19 +236,11 @@ class Recap:
 
     def daily(self, day: date) -> dict[int, Counter[str]]:
         """Per unit, the counts of ``day``: statuses, TL/PSW categories, missing scans."""
-        units_: dict[int, Counter[str]] = {}
+        index = (day - self.start).days
+        by_unit: dict[int, list[Day]] = {}
         for emp in self.employees:
-            c = units_.setdefault(emp.unit_id, Counter())
-            d = emp.days[(day - self.start).days]
-            c[d.status] += 1
-            c["scheduled"] += d.scheduled
-            if d.late:
-                c[d.late] += 1
-            if d.early:
-                c[d.early] += 1
-            c["missing_in"] += d.missing_in
-            c["missing_out"] += d.missing_out
-        return units_
+            by_unit.setdefault(emp.unit_id, []).append(emp.days[index])
+        return {unit_id: _tally(days) for unit_id, days in by_unit.items()}
 
     @property
     def days(self) -> list[date]:
@@ -230,7 +274,8 @@ async def _people(
         query = query.where(employees.c.unit_id == unit_id)
     if employee_id is not None:
         query = query.where(employees.c.id == employee_id)
-    return list(await db.fetch_all(query))
+    # Plain dicts: the recap reads these fields for every day of every employee.
+    return [dict(r._mapping) for r in await db.fetch_all(query)]
 
 
 def _scope(query: Any, agency_id: int, unit_id: int | None, employee_id: int | None) -> Any:
@@ -251,9 +296,9 @@ async def counted_entries(
     end: date,
     unit_id: int | None = None,
     employee_id: int | None = None,
-) -> dict[int, dict[date, list[tuple[str, datetime, str | None]]]]:
-    """employee -> working day -> (ref, UTC time, kind or None) of what counts: accepted scans
-    and approved pending ones not replaced by a correction, and the corrections."""
+) -> dict[int, dict[date, list[Entry]]]:
+    """employee -> working day -> the entries that count (times in UTC): accepted scans and
+    approved pending ones not replaced by a correction, and the corrections."""
     decided = {
         r["checkin_id"]: r["decision"]
         for r in await db.fetch_all(
@@ -284,7 +329,7 @@ async def counted_entries(
             )
         )
     }
-    out: dict[int, dict[date, list[tuple[str, datetime, str | None]]]] = {}
+    out: dict[int, dict[date, list[Entry]]] = {}
     scans = _scope(
         sa.select(
             checkins.c.id,
@@ -299,13 +344,28 @@ async def counted_entries(
         unit_id,
         employee_id,
     )
+    # The loop below runs once per scan of the period: kept lean on purpose.
+    dates: dict[Any, date] = {}
+    make = tuple.__new__
     for scan_id, emp, day, at, status in await _rows(db, scans):
-        decision = decided.get(scan_id)
-        counts = (status == "accepted" and decision != "rejected") or decision == "approved"
-        if counts and scan_id not in replaced:
-            out.setdefault(emp, {}).setdefault(_day(day), []).append(
-                (f"scan:{scan_id}", _utc(at), None)
-            )
+        if decided or replaced:
+            decision = decided.get(scan_id)
+            counts = (status == "accepted" and decision != "rejected") or decision == "approved"
+            if not counts or scan_id in replaced:
+                continue
+        elif status != "accepted":
+            continue
+        days = out.get(emp)
+        if days is None:
+            days = out[emp] = {}
+        working = dates.get(day)
+        if working is None:
+            working = dates[day] = _day(day)
+        entry = make(Entry, (f"scan:{scan_id}", _utc(at), None))
+        if working in days:
+            days[working].append(entry)
+        else:
+            days[working] = [entry]
     fixes = _scope(
         sa.select(
             corrections.c.id,
@@ -322,7 +382,7 @@ async def counted_entries(
     )
     for fix_id, emp, day, at, kind in await _rows(db, fixes):
         out.setdefault(emp, {}).setdefault(_day(day), []).append(
-            (f"correction:{fix_id}", _utc(at), kind)
+            Entry(f"correction:{fix_id}", _utc(at), kind)
         )
     return out
 
@@ -347,7 +407,11 @@ def _day(value: Any) -> date:
 
 
 def _utc(value: Any) -> datetime:
-    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if len(value) <= 26:  # stored without an offset, in UTC; parsing the suffix is the cheap way
+        return datetime.fromisoformat(value + "+00:00")
+    return as_utc(datetime.fromisoformat(value))
 
 
 def _pg_dialect() -> Any:
@@ -373,6 +437,33 @@ async def compute(
     employee_id: int | None = None,
 ) -> Recap:
     """The recap of every active employee in scope, one ``Day`` per date from start to end."""
+    with _collector_paused():
+        return await _compute(db, agency_id, start, end, now, unit_id, employee_id)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A month for thousands of staff allocates millions of short-lived objects; the cyclic
+    collector would rescan them again and again (a third of the time). Reference counting still
+    frees everything; the collector resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+async def _compute(
+    db: Database,
+    agency_id: int,
+    start: date,
+    end: date,
+    now: datetime,
+    unit_id: int | None,
+    employee_id: int | None,
+) -> Recap:
     agency_name = await db.fetch_val(sa.select(agencies.c.name).where(agencies.c.id == agency_id))
     unit_name = None
     if unit_id is not None:
@@ -394,34 +485,59 @@ async def compute(
     entries = await counted_entries(
         db, agency_id=agency_id, start=start, end=end, unit_id=unit_id, employee_id=employee_id
     )
-    dates = [start + timedelta(days=i) for i in range((end - start).days + 2)]
-    result = []
-    for p in people:
-        tz = zones.get(p["office_id"]) or zones.get(-p["unit_id"]) or ZoneInfo(DEFAULT_TZ)
-        emp = EmployeeRecap(p["id"], p["nip"], p["name"], p["unit_id"], p["unit_name"])
-        mine = entries.get(p["id"], {})
-        schedules = [_schedule(calendar, p, agency_id, d, tz) for d in dates]
-        for i, day in enumerate(dates[:-1]):
-            raw = mine.get(day, ())
-            emp.days.append(
-                evaluate_day(
-                    day,
-                    schedules[i],
-                    [Entry(ref, at.astimezone(tz), kind) for ref, at, kind in raw],
-                    now=now,
-                    next_schedule=schedules[i + 1],
-                    holiday=calendar.holiday(agency_id, day),
-                    absence=excused.get((p["id"], day)),
-                )
-            )
-        result.append(emp)
+    result = evaluate(people, agency_id, start, end, now, zones, calendar, excused, entries)
     return Recap(agency_name or "", unit_name, start, end, result)
 
 
-def _schedule(
-    calendar: Calendar, person: Any, agency_id: int, day: date, tz: ZoneInfo
-) -> DaySchedule | None:
-    return calendar.schedule(person["id"], agency_id, person["unit_id"], day, tz)
+def evaluate(
+    people: Sequence[Any],
+    agency_id: int,
+    start: date,
+    end: date,
+    now: datetime,
+    zones: dict[int, ZoneInfo],
+    calendar: Calendar,
+    excused: dict[tuple[int, date], tuple[str, int]],
+    entries: dict[int, dict[date, list[Entry]]],
+) -> list[EmployeeRecap]:
+    dates = [start + timedelta(days=i) for i in range((end - start).days + 2)]
+    holidays = [calendar.holiday(agency_id, d) for d in dates]
+    fallback = ZoneInfo(DEFAULT_TZ)
+    now = now.astimezone(UTC)
+    # id() keys are safe: the value holds the schedules, so their ids are not reused meanwhile.
+    shared: dict[tuple[int, int], tuple[Bounds, DaySchedule, DaySchedule | None]] = {}
+    result = []
+    for p in people:
+        employee_id, unit_id = p["id"], p["unit_id"]
+        tz = zones.get(p["office_id"]) or zones.get(-unit_id) or fallback
+        emp = EmployeeRecap(employee_id, p["nip"], p["name"], unit_id, p["unit_name"])
+        mine = entries.get(employee_id, {})
+        schedules = [calendar.schedule(employee_id, agency_id, unit_id, d, tz) for d in dates]
+        days = []
+        for i, day in enumerate(dates[:-1]):
+            schedule, following = schedules[i], schedules[i + 1]
+            limits = None
+            if schedule is not None:
+                # Most employees share their unit's schedules: their bounds once per pair.
+                key = (id(schedule), id(following))
+                if key not in shared:
+                    shared[key] = (bounds(schedule, following), schedule, following)
+                limits = shared[key][0]
+            days.append(
+                evaluate_day(
+                    day,
+                    schedule,
+                    mine.get(day, ()),
+                    now=now,
+                    next_schedule=following,
+                    holiday=holidays[i],
+                    absence=excused.get((employee_id, day)) if excused else None,
+                    limits=limits,
+                )
+            )
+        emp.days = days
+        result.append(emp)
+    return result
 
 
 async def _zones(db: Database, agency_id: int) -> dict[int, ZoneInfo]:

@@ -90,7 +90,8 @@ def test_night_shift_out_the_next_morning_counts_for_the_day_it_started(
 def test_earliest_in_and_latest_out_of_several_scans(recap: recaps.Recap) -> None:
     day = by_name(recap)["Ani Lestari"].days[10]  # 11 December
     assert day.first_in is not None and day.last_out is not None
-    assert (day.first_in.at.time(), day.last_out.at.time()) == (time(7, 20), time(17, 10))
+    assert day.in_at and day.out_at
+    assert (day.in_at.time(), day.out_at.time()) == (time(7, 20), time(17, 10))
 
 
 def test_correction_and_reviews_decide_what_counts(recap: recaps.Recap) -> None:
@@ -101,7 +102,7 @@ def test_correction_and_reviews_decide_what_counts(recap: recaps.Recap) -> None:
     bayu = people["Bayu Saputra"].days[29]  # rejected offline check-in
     assert bayu.first_in is None and bayu.missing_in
     eka = people["Eka Putri"].days[14]  # approved offline check-in
-    assert eka.first_in is not None and eka.first_in.at.time() == time(6, 50)
+    assert eka.in_at is not None and eka.in_at.time() == time(6, 50)
 
 
 def test_employee_scope_gives_the_same_days(
