@@ -20,8 +20,10 @@ from backend.admin import (
     displays,
     employees,
     home,
+    monitor,
     offices,
     phones,
+    recaps,
     tokens,
     units,
     users,
@@ -65,6 +67,14 @@ routes: list[BaseRoute] = [
     Route("/tokens/{token_id:int}/revoke", tokens.revoke_page, methods=POST),
     Route("/audit", audit.log_page, methods=GET),
     Route("/audit/export.csv", audit.export_csv, methods=GET),
+    # presence review (issue 6)
+    Route("/monitor", monitor.page, methods=GET),
+    Route("/monitor/today.json", monitor.summary_json, methods=GET),
+    Route("/monitor/stream", monitor.stream, methods=GET),
+    Route("/recaps/monthly", recaps.monthly_page, methods=GET),
+    Route("/recaps/monthly.{fmt:str}", recaps.monthly_export, methods=GET),
+    Route("/recaps/daily", recaps.daily_page, methods=GET),
+    Route("/recaps/daily.{fmt:str}", recaps.daily_export, methods=GET),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="admin-static"),
 ]
 

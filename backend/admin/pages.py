@@ -33,6 +33,8 @@ PER_PAGE = 50
 # (path under /admin, label, roles that see it in the menu)
 NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/", _("Overview"), READERS),
+    ("/admin/monitor", _("Live monitor"), READERS),
+    ("/admin/recaps/monthly", _("Recaps"), READERS),
     ("/admin/employees", _("Employees"), READERS),
     ("/admin/displays", _("Displays"), READERS),
     ("/admin/offices", _("Offices"), READERS),
