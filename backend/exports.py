@@ -85,10 +85,10 @@ def monthly_table(
     rows: list[list[Cell]] = []
     for i, emp in enumerate(recap.employees, 1):
         counts = emp.counts()
-        total = tpp.deductions(emp, rules).total
+        due = counts["present"] + counts["absent"]
         row: list[Cell] = [i, emp.nip, emp.name, emp.unit_name]
         row += [counts[key] for key, _label in COUNT_COLUMNS]
-        row += [_rate(emp.rate()), total / 100]
+        row += [_rate(counts["present"] / due if due else None), tpp.total(emp, rules) / 100]
         rows.append(row)
     return columns, rows
 

@@ -86,6 +86,24 @@ def deductions(recap: EmployeeRecap, rules: dict[str, int]) -> Tpp:
     return Tpp(tuple(found))
 
 
+def total(recap: EmployeeRecap, rules: dict[str, int]) -> int:
+    """``deductions(recap, rules).total`` without building the list (the recap page's column)."""
+    points = 0
+    for day in recap.days:
+        if day.status == "absent":
+            points += rules.get("absent", DEFAULT_RULES["absent"])
+        elif day.status == "present":
+            if day.late and day.first_in:
+                points += rules.get(day.late, DEFAULT_RULES[day.late])
+            if day.early and day.last_out:
+                points += rules.get(day.early, DEFAULT_RULES[day.early])
+            if day.missing_in:
+                points += rules.get("missing_in", DEFAULT_RULES["missing_in"])
+            if day.missing_out:
+                points += rules.get("missing_out", DEFAULT_RULES["missing_out"])
+    return min(CAP, points)
+
+
 async def rules_for(db: Database, agency_id: int) -> dict[str, int]:
     rules = dict(DEFAULT_RULES)
     for row in await db.fetch_all(

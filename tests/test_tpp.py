@@ -54,7 +54,7 @@ def test_deductions_match_the_hand_computed_table(
             for d in result.deductions
         ]
         assert got == fm.EXPECTED_TPP[emp.name], emp.name
-        assert result.total == fm.EXPECTED_TPP_TOTAL[emp.name], emp.name
+        assert result.total == tpp.total(emp, rules) == fm.EXPECTED_TPP_TOTAL[emp.name], emp.name
 
 
 def test_an_agency_edits_its_rules(client: TestClient, month: dict[str, Any]) -> None:
@@ -91,7 +91,8 @@ def test_an_agency_edits_its_rules(client: TestClient, month: dict[str, Any]) ->
     people = {e.name: e for e in month_recap(client, month).employees}
     assert tpp.deductions(people["Eka Putri"], rules).total == 450
     ani = tpp.deductions(people["Ani Lestari"], rules)
-    assert ani.total == 525 and "TL1" not in [d.code for d in ani.deductions]
+    assert ani.total == tpp.total(people["Ani Lestari"], rules) == 525
+    assert "TL1" not in [d.code for d in ani.deductions]
     audited = run(
         client, db.fetch_all, sa.select(audit_log.c.detail).where(audit_log.c.action == "tpp.rule")
     )
@@ -118,7 +119,7 @@ def test_total_is_capped_at_100_percent() -> None:
         emp.days.append(evaluate_day(day, span(day, time(7, 30), time(16), fm.WIB), [], now=later))
     result = tpp.deductions(emp, tpp.DEFAULT_RULES)
     assert len(result.deductions) == 40 and result.uncapped == 12_000
-    assert result.total == tpp.CAP == 10_000
+    assert result.total == tpp.total(emp, tpp.DEFAULT_RULES) == tpp.CAP == 10_000
 
 
 @pytest.mark.parametrize(
