@@ -57,6 +57,9 @@ class Calendar:
     holidays: dict[int, dict[date, str]]  # agency_id -> day -> name
     roster: dict[tuple[int, date], tuple[time, time] | None]
     _rules_by_day: dict[tuple[int, int, date], Any] = field(default_factory=dict, repr=False)
+    _shared: dict[tuple[int, int, date, ZoneInfo], DaySchedule | None] = field(
+        default_factory=dict, repr=False
+    )
 
     def schedule(
         self, employee_id: int, agency_id: int, unit_id: int, day: date, tz: ZoneInfo
@@ -65,10 +68,17 @@ class Calendar:
         if key in self.roster:
             hours = self.roster[key]
             return None if hours is None else span(day, hours[0], hours[1], tz)
-        if day in self.holidays.get(agency_id, {}):
-            return None
-        rule = self._rule(agency_id, unit_id, day)
-        return None if rule is None else span(day, rule["start_time"], rule["end_time"], tz)
+        # Everyone of a unit shares the day's schedule: build it once per unit, day and zone.
+        shared = (agency_id, unit_id, day, tz)
+        if shared not in self._shared:
+            if day in self.holidays.get(agency_id, {}):
+                self._shared[shared] = None
+            else:
+                rule = self._rule(agency_id, unit_id, day)
+                self._shared[shared] = (
+                    None if rule is None else span(day, rule["start_time"], rule["end_time"], tz)
+                )
+        return self._shared[shared]
 
     def holiday(self, agency_id: int, day: date) -> str | None:
         return self.holidays.get(agency_id, {}).get(day)
