@@ -312,3 +312,79 @@ async def clear_roster(db: Database, *, employee_id: int, days: Iterable[date], 
             target=f"employee:{employee_id}",
             detail={"days": [d.isoformat() for d in days]},
         )
+
+
+# --- weekday work schedules (weekday hours, Friday hours, Ramadan hours for a date range) ---
+
+
+async def add_work_rule(
+    db: Database,
+    *,
+    agency_id: int,
+    unit_id: int | None,
+    weekdays: Iterable[int],
+    start: time,
+    end: time,
+    name: str,
+    actor: str,
+    valid_from: date | None = None,
+    valid_to: date | None = None,
+) -> list[int]:
+    """One rule per weekday (Monday = 0). A dated range (Ramadan hours) wins over open-ended
+    rules on its days; a unit's own rule over the agency's (``backend.schedules.pick_rule``)."""
+    days = sorted(set(weekdays))
+    if not days or any(not 0 <= d <= 6 for d in days):
+        raise ApiError("validation_failed", detail="weekdays: 0 (Monday) to 6")
+    if start == end:
+        raise ApiError("validation_failed", detail="the hours must not start when they end")
+    if (valid_from is None) != (valid_to is None) or (
+        valid_from and valid_to and valid_to < valid_from
+    ):
+        raise ApiError("validation_failed", detail="a dated rule needs a start and an end date")
+    name = name.strip() or "Jam kerja"
+    ids = []
+    async with db.transaction():
+        for weekday in days:
+            ids.append(
+                await db.fetch_val(
+                    work_schedules.insert()
+                    .values(
+                        agency_id=agency_id,
+                        unit_id=unit_id,
+                        name=name[:100],
+                        weekday=weekday,
+                        start_time=start,
+                        end_time=end,
+                        valid_from=valid_from,
+                        valid_to=valid_to,
+                    )
+                    .returning(work_schedules.c.id)
+                )
+            )
+        await audit.record(
+            db,
+            actor=actor,
+            action="schedule.add",
+            target=f"unit:{unit_id}" if unit_id else f"agency:{agency_id}",
+            detail={"ids": ids, "weekdays": days, "start": start, "end": end,
+                    "from": valid_from, "to": valid_to},
+        )  # fmt: skip
+    return ids
+
+
+async def remove_work_rule(db: Database, *, rule_id: int, agency_id: int, actor: str) -> None:
+    """Remove an agency's (or its unit's) rule; the national default stays."""
+    async with db.transaction():
+        row = await db.fetch_one(
+            work_schedules.select()
+            .where(work_schedules.c.id == rule_id)
+            .where(work_schedules.c.agency_id == agency_id)
+        )
+        if row is None:
+            raise ApiError("not_found", detail="schedule")
+        await db.execute(work_schedules.delete().where(work_schedules.c.id == rule_id))
+        await audit.record(
+            db, actor=actor, action="schedule.remove", target=f"agency:{agency_id}",
+            detail={k: row[k] for k in ("id", "unit_id", "weekday", "start_time", "end_time",
+                                        "valid_from", "valid_to")},
+        )  # fmt: skip

@@ -34,7 +34,12 @@ PER_PAGE = 50
 NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/", _("Overview"), READERS),
     ("/admin/monitor", _("Live monitor"), READERS),
+    ("/admin/presence", _("Presence log"), READERS),
     ("/admin/recaps/monthly", _("Recaps"), READERS),
+    ("/admin/absences", _("Absences"), READERS),
+    ("/admin/schedules", _("Schedules"), READERS),
+    ("/admin/holidays", _("Holidays"), READERS),
+    ("/admin/tpp", _("TPP"), READERS),
     ("/admin/employees", _("Employees"), READERS),
     ("/admin/displays", _("Displays"), READERS),
     ("/admin/offices", _("Offices"), READERS),

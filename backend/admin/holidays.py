@@ -1,0 +1,67 @@
+"""The agency's holiday calendar: seed a year from the `holidays` package, add or rename a day,
+switch a day off or back on. Agency admins only: holidays apply to the whole agency."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend import holidays as calendar
+from backend.admin.pages import form_data, redirect, render
+from backend.admin.presence import error_text
+from backend.admin.recaps import now, resolve_scope
+from backend.admin.security import ORG_ADMINS, READERS, require_role
+from backend.errors import ApiError
+from backend.state import AppState
+
+
+def _year(request: Request) -> int:
+    raw = request.query_params.get("year", "")
+    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else now(request).year
+
+
+async def list_page(request: Request, form_error: str | None = None) -> Response:
+    me = await require_role(request, READERS)
+    where = await resolve_scope(request, me, monthly=False)
+    year = _year(request)
+    rows = await calendar.listing(AppState.of(request).db, agency_id=where.agency_id, year=year)
+    return render(
+        request,
+        "admin/holidays.html",
+        {"rows": rows, "year": year, "kinds": calendar.KINDS, "form_error": form_error},
+        status_code=422 if form_error else 200,
+    )
+
+
+async def change(request: Request) -> Response:
+    """One form for the three actions: seed (a year), put (add/rename), on/off (a day)."""
+    me = await require_role(request, ORG_ADMINS)
+    where = await resolve_scope(request, me, monthly=False)
+    db = AppState.of(request).db
+    data = await form_data(request)
+    action = data.get("action", "")
+    try:
+        if action == "seed":
+            year = int(data.get("year", "0"))
+            await calendar.seed(db, agency_id=where.agency_id, year=year, actor=me.actor)
+        else:
+            day = date.fromisoformat(data.get("day", ""))
+            year = day.year
+            if action == "put":
+                await calendar.put(
+                    db, agency_id=where.agency_id, day=day, name=data.get("name", ""),
+                    kind=data.get("kind", "local"), actor=me.actor,
+                )  # fmt: skip
+            elif action in ("on", "off"):
+                await calendar.set_active(
+                    db, agency_id=where.agency_id, day=day, active=action == "on", actor=me.actor
+                )
+            else:
+                raise ApiError("validation_failed", detail="action")
+    except ValueError:
+        return await list_page(request, error_text(ApiError("validation_failed", detail="date")))
+    except ApiError as exc:
+        return await list_page(request, error_text(exc))
+    return redirect(f"/admin/holidays?year={year}", "saved")
