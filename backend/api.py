@@ -78,7 +78,7 @@ async def submit_checkin(request: Request) -> Response:
     state = AppState.of(request)
     req = parse_request(await read_json(request, state.settings.max_body_bytes))
     outcome = await check_in(
-        state.db,
+        state.hot,
         state.settings,
         req,
         ip=client_ip(request, state.settings),

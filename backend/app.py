@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
-from backend import admin, api, me
+from backend import admin, api, events, me
 from backend.admin.security import AuthError, auth_error_handler
 from backend.db import make_database
 from backend.errors import ApiError, error_response
@@ -58,8 +58,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.db.connect()
         try:
-            async with display_server.rotation.running(state):  # pushes the displays' tokens
-                yield
+            # The check-in writer, and the event bus across processes (PostgreSQL).
+            async with state.hot.running(), events.bridged(state.events, settings.database_url):
+                async with display_server.rotation.running(state):  # pushes the displays' tokens
+                    yield
         finally:
             await state.db.disconnect()
 

@@ -61,13 +61,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=False,  # client IPs come from backend.state.client_ip and TRUSTED_PROXIES
-        log_level=settings.log_level,
-        access_log=False,  # access lines add nothing the audit log lacks and cost the hot path
+        **uvicorn_options(settings, host=args.host, port=args.port, workers=args.workers),
     )
+
+
+def uvicorn_options(
+    settings: Settings, *, host: str, port: int, workers: int = 1
+) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn; scripts/bench/checkin serves its baseline app the same way."""
+    return {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "proxy_headers": False,  # client IPs come from backend.state.client_ip and TRUSTED_PROXIES
+        "log_level": settings.log_level,
+        "access_log": False,  # access lines add nothing the audit log lacks and cost the hot path
+    }
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:

@@ -10,6 +10,7 @@ from databases import Database
 from starlette.requests import HTTPConnection
 
 from backend.events import EventBus
+from backend.lookups import HotPath
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings
 
@@ -22,9 +23,11 @@ class AppState:
     enrol_nip_limiter: RateLimiter = field(init=False)
     enrol_ip_limiter: RateLimiter = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
+    hot: HotPath = field(init=False)  # cached check-in reads and the group-commit writer
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.hot = HotPath.for_url(self.db, s.database_url)
         self.enrol_nip_limiter = RateLimiter(s.enrol_limit_per_nip, s.enrol_limit_window)
         self.enrol_ip_limiter = RateLimiter(s.enrol_limit_per_ip, s.enrol_limit_window)
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.db import checkins
@@ -165,7 +164,7 @@ class SqliteRecords:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._dialect = sqlite.dialect(paramstyle="named")
+        self._dialect = sqlite.dialect()
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="presensi-writer")
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="presensi-reader")
         self._writer: sqlite3.Connection | None = None
@@ -175,18 +174,13 @@ class SqliteRecords:
         self._bind = {n: t.bind_processor(self._dialect) for n, t in types.items()}
         self._result = {n: t.result_processor(self._dialect, None) for n, t in types.items()}
         self._insert_sql: dict[tuple[str, ...], str] = {}
-        self._status_sql = (
-            "SELECT (SELECT revoked_at IS NOT NULL FROM displays WHERE id = :display_id),"
-            " (SELECT d.revoked_at IS NOT NULL FROM devices d WHERE d.id = :device_id),"
-            " (SELECT e.active FROM employees e WHERE e.id = :employee_id)"
-        )
+        self._procs_for: dict[tuple[str, ...], list[tuple[int, Callable[[Any], Any]]]] = {}
         self._history_sql = (
-            "SELECT 1 FROM checkins WHERE employee_id = :employee_id AND local_date = :local_date"
-            " LIMIT 1"
+            "SELECT 1 FROM checkins WHERE employee_id = ? AND local_date = ? LIMIT 1"
         )
         self._read_back_sql = (
             "SELECT id, status, kind, at, late_minutes, category FROM checkins"
-            ' WHERE employee_id = :employee_id AND display_id = :display_id AND "window" = :window'
+            ' WHERE employee_id = ? AND display_id = ? AND "window" = ?'
         )
 
     def _connect(self) -> sqlite3.Connection:
@@ -195,6 +189,7 @@ class SqliteRecords:
         # WAL is set once by the migrations and persists in the file; FULL makes each commit
         # durable across power loss, not only across a crash of the process.
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
     async def start(self) -> None:
@@ -239,74 +234,95 @@ class SqliteRecords:
         # IMMEDIATE takes the write lock up front: checks and inserts see one consistent state.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            seen: set[tuple[int, date]] = set()
-            results = [self._write_one(conn, item, seen) for item in items]
+            results = self._write_all(conn, items)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         return results
 
-    def _write_one(
-        self, conn: sqlite3.Connection, item: PendingCheckin, seen: set[tuple[int, date]]
-    ) -> Written | Exception:
-        v = item.values
-        display_revoked, device_revoked, active = conn.execute(
-            self._status_sql,
-            {
-                "display_id": v["display_id"],
-                "device_id": v["device_id"],
-                "employee_id": v["employee_id"],
-            },
-        ).fetchone()
-        device = None if device_revoked is None else (bool(device_revoked), bool(active))
-        refusal = _refusal(None if display_revoked is None else bool(display_revoked), device)
-        if refusal is not None:
-            return refusal
-        day = (v["employee_id"], v["local_date"])
-        scanned_before = False
-        if item.needs_history:
-            scanned_before = day in seen or (
-                conn.execute(
-                    self._history_sql,
-                    self._params({k: v[k] for k in ("employee_id", "local_date")}),
-                ).fetchone()
+    def _write_all(
+        self, conn: sqlite3.Connection, items: list[PendingCheckin]
+    ) -> list[Written | Exception]:
+        display_ids = list({i.values["display_id"] for i in items})
+        device_ids = list({i.values["device_id"] for i in items})
+        display_state = dict(
+            conn.execute(
+                "SELECT id, revoked_at IS NOT NULL FROM displays"  # noqa: S608 (only ?s)
+                f" WHERE id IN ({', '.join('?' * len(display_ids))})",
+                display_ids,
+            ).fetchall()
+        )
+        device_state = {
+            device_id: (revoked, active)
+            for device_id, revoked, active in conn.execute(
+                "SELECT d.id, d.revoked_at IS NOT NULL, e.active FROM devices d"  # noqa: S608
+                " JOIN employees e ON e.id = d.employee_id"
+                f" WHERE d.id IN ({', '.join('?' * len(device_ids))})",
+                device_ids,
+            )
+        }
+        at_proc, date_proc = self._bind["at"], self._bind["local_date"]
+        assert at_proc is not None and date_proc is not None
+        seen: set[tuple[int, date]] = set()
+        used: list[tuple[str, str]] = []
+        results: list[Written | Exception] = []
+        for item in items:
+            v = item.values
+            refusal = _refusal(display_state.get(v["display_id"]), device_state.get(v["device_id"]))
+            if refusal is not None:
+                results.append(refusal)
+                continue
+            day = (v["employee_id"], v["local_date"])
+            scanned_before = item.needs_history and (
+                day in seen
+                or conn.execute(self._history_sql, (day[0], date_proc(day[1]))).fetchone()
                 is not None
             )
-        row = _with_verdict(item, scanned_before)
-        found = conn.execute(self._insert(tuple(row)), self._params(row)).fetchone()
-        seen.add(day)
-        if found is not None:
-            conn.execute(
-                "UPDATE devices SET last_used_at = :at WHERE id = :device_id",
-                self._params({"at": v["at"], "device_id": v["device_id"]}),
+            row = _with_verdict(item, scanned_before)
+            names = tuple(row)
+            params = [row[n] for n in names]
+            for n, proc in self._procs(names):
+                if params[n] is not None:
+                    params[n] = proc(params[n])
+            found = conn.execute(self._insert(names), params).fetchone()
+            seen.add(day)
+            if found is not None:
+                used.append((at_proc(v["at"]), v["device_id"]))
+                results.append(
+                    Written(True, {"id": found[0], **{k: row[k] for k in READ_BACK[1:]}})
+                )
+                continue
+            key = (v["employee_id"], v["display_id"], v["window"])
+            stored = dict(
+                zip(READ_BACK, conn.execute(self._read_back_sql, key).fetchone(), strict=True)
             )
-            return Written(True, {"id": found[0], **{k: row[k] for k in READ_BACK[1:]}})
-        cursor = conn.execute(self._read_back_sql, self._params({k: v[k] for k in SCAN_KEY}))
-        stored = dict(zip(READ_BACK, cursor.fetchone(), strict=True))
-        for name in READ_BACK:
-            proc = self._result[name]
-            if proc is not None and stored[name] is not None:
-                stored[name] = proc(stored[name])
-        return Written(False, stored)
+            for name in READ_BACK:
+                result_proc = self._result[name]
+                if result_proc is not None and stored[name] is not None:
+                    stored[name] = result_proc(stored[name])
+            results.append(Written(False, stored))
+        if used:
+            conn.executemany("UPDATE devices SET last_used_at = ? WHERE id = ?", used)
+        return results
 
-    def _params(self, values: dict[str, Any]) -> dict[str, Any]:
-        bind = self._bind
-        return {
-            k: (bind[k](x) if bind.get(k) is not None and x is not None else x)  # type: ignore[misc]
-            for k, x in values.items()
-        }
+    def _procs(self, names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
+        """(position, bind processor) of the columns whose values need converting."""
+        procs = self._procs_for.get(names)
+        if procs is None:
+            procs = self._procs_for[names] = [
+                (n, proc) for n, name in enumerate(names) if (proc := self._bind[name]) is not None
+            ]
+        return procs
 
     def _insert(self, names: tuple[str, ...]) -> str:
         sql = self._insert_sql.get(names)
         if sql is None:
-            stmt = (
-                sqlite.insert(checkins)
-                .values({n: sa.bindparam(n) for n in names})
-                .on_conflict_do_nothing(index_elements=list(SCAN_KEY))
-                .returning(checkins.c.id)
+            columns = ", ".join(f'"{n}"' for n in names)
+            sql = self._insert_sql[names] = (
+                f"INSERT INTO checkins ({columns}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
+                ' ON CONFLICT (employee_id, display_id, "window") DO NOTHING RETURNING id'
             )
-            sql = self._insert_sql[names] = str(stmt.compile(dialect=self._dialect))
         return sql
 
 

@@ -1,0 +1,215 @@
+"""Cached, batched reads for the check-in hot path, and the process's check-in writer.
+
+What a scan needs to know besides its token: the display's office (time zone, networks, last
+seen), the phone's key and owner, and the day's schedule. These change rarely, so they are kept
+for a few seconds; phones seen for the first time are loaded together, one query per batch.
+
+Caches never decide a revocation. The write transaction re-reads display and device revocation
+and the employee's ``active`` flag (backend/writer.py), so a revoke committed by any process is
+refused at once; and a scan the cached rows would refuse is checked again on fresh rows, so the
+error code is the one DESIGN.md's order gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from databases import Database
+
+from backend.db import displays, offices
+from backend.devices import load_public_key
+from backend.rosters import Calendar, load_calendar, out_closes
+from backend.schedules import DaySchedule
+from backend.writer import MAX_BATCH, Batcher, CheckinWriter, Records, open_records
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+DISPLAY_TTL = 5.0  # last_seen_at feeds the display_offline flag (3 periods): seconds are fine
+PERSON_TTL = 60.0
+MAX_ENTRIES = 200_000
+
+
+class TTLCache(Generic[K, V]):
+    """A dict whose entries expire; concurrent misses for one key share one load.
+
+    ``None`` (not found) is never kept: a display or phone created a moment ago must be found.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = MAX_ENTRIES) -> None:
+        self.ttl = ttl
+        self._max = max_entries
+        self._data: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V | None]] = {}
+
+    async def get(
+        self, key: K, load: Callable[[], Awaitable[V | None]], *, fresh: bool = False
+    ) -> V | None:
+        now = time.monotonic()
+        if not fresh:
+            hit = self._data.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            pending = self._loading.get(key)
+            if pending is not None:
+                return await asyncio.shield(pending)
+        future = asyncio.ensure_future(load())
+        self._loading[key] = future
+        try:
+            value = await asyncio.shield(future)
+        finally:
+            if self._loading.get(key) is future:
+                del self._loading[key]
+        if value is not None:
+            self.put(key, value)
+        return value
+
+    def peek(self, key: K) -> V | None:
+        hit = self._data.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._data) >= self._max:
+            self._data.pop(next(iter(self._data)))  # the oldest insertion
+        self._data[key] = (time.monotonic() + self.ttl, value)
+
+    def forget(self, key: K) -> None:
+        self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+@dataclass(frozen=True)
+class DayQuery:
+    employee_id: int
+    agency_id: int
+    unit_id: int
+    local: datetime
+
+
+def working_day_on(calendar: Calendar, q: DayQuery) -> tuple[date, DaySchedule | None]:
+    """The decision of ``backend.rosters.working_day`` on a calendar already loaded.
+
+    Kept identical to it (tests/test_writer.py compares the two); once rosters offers this
+    split itself, call that instead.
+    """
+    tz = q.local.tzinfo if isinstance(q.local.tzinfo, ZoneInfo) else ZoneInfo(str(q.local.tzinfo))
+    today = q.local.date()
+    yesterday = today - timedelta(days=1)
+    current = calendar.schedule(q.employee_id, q.agency_id, q.unit_id, today, tz)
+    if current is not None and q.local >= current.in_opens:
+        return today, current
+    previous = calendar.schedule(q.employee_id, q.agency_id, q.unit_id, yesterday, tz)
+    if previous is not None and previous.middle <= q.local < out_closes(previous, current):
+        return yesterday, previous
+    return today, current
+
+
+class HotPath:
+    """Everything a check-in reads and writes, shared by the requests of one process."""
+
+    def __init__(self, db: Database, records: Records) -> None:
+        self.db = db
+        self.records = records
+        self.writer = CheckinWriter(records)
+        self._people: Batcher[str, dict[str, Any] | None] = Batcher(self._load_people, MAX_BATCH)
+        self._displays: TTLCache[int, dict[str, Any]] = TTLCache(DISPLAY_TTL)
+        self._persons: TTLCache[str, dict[str, Any]] = TTLCache(PERSON_TTL)
+        self._days: Batcher[DayQuery, tuple[date, DaySchedule | None]] = Batcher(
+            self._working_days, MAX_BATCH
+        )
+
+    @classmethod
+    def for_url(cls, db: Database, database_url: str) -> HotPath:
+        return cls(db, open_records(database_url))
+
+    async def start(self) -> None:
+        await self.records.start()
+
+    async def stop(self) -> None:
+        await self.writer.close()
+        await self.records.stop()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[HotPath]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    async def display(self, display_id: int, *, fresh: bool = False) -> dict[str, Any] | None:
+        async def load() -> dict[str, Any] | None:
+            row = await self.db.fetch_one(
+                sa.select(
+                    displays.c.id,
+                    displays.c.revoked_at,
+                    displays.c.last_seen_at,
+                    offices.c.id.label("office_id"),
+                    offices.c.timezone,
+                    offices.c.allowed_networks,
+                )
+                .select_from(displays.join(offices))
+                .where(displays.c.id == display_id)
+            )
+            return None if row is None else dict(row._mapping)
+
+        return await self._displays.get(display_id, load, fresh=fresh)
+
+    async def person(self, device_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
+        """The phone and its owner, with the public key already parsed."""
+        if not fresh:
+            hit = self._persons.peek(device_id)
+            if hit is not None:
+                return hit
+        # Phones seen for the first time (most of a morning rush) are read together.
+        return await self._people.submit(device_id)
+
+    async def _load_people(self, device_ids: list[str]) -> list[dict[str, Any] | None]:
+        people: list[dict[str, Any] | None] = []
+        for row in await self.records.load_people(device_ids):
+            person = None
+            if row is not None:
+                person = {**row, "key": load_public_key(json.loads(row["public_key"]))}
+                self._persons.put(row["id"], person)
+            people.append(person)
+        return people
+
+    async def working_day(
+        self, *, employee_id: int, agency_id: int, unit_id: int, local: datetime
+    ) -> tuple[date, DaySchedule | None]:
+        """``backend.rosters.working_day``, with the calendars of concurrent scans loaded in one
+        go (rosters, holidays and rules are read fresh for every batch: no stale shifts)."""
+        return await self._days.submit(DayQuery(employee_id, agency_id, unit_id, local))
+
+    async def _working_days(
+        self, queries: list[DayQuery]
+    ) -> list[tuple[date, DaySchedule | None] | Exception]:
+        calendar = await load_calendar(
+            self.db,
+            agency_ids={q.agency_id for q in queries},
+            employee_ids=sorted({q.employee_id for q in queries}),
+            start=min(q.local.date() for q in queries) - timedelta(days=1),
+            end=max(q.local.date() for q in queries),
+        )
+        return [working_day_on(calendar, q) for q in queries]
+
+    def forget(self, *, display_id: int | None = None, device_id: str | None = None) -> None:
+        if display_id is not None:
+            self._displays.forget(display_id)
+        if device_id is not None:
+            self._persons.forget(device_id)
+
+    def clear(self) -> None:
+        for cache in (self._displays, self._persons):
+            cache.clear()
