@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
-from backend import admin, api, events, me
+from backend import admin, api, events, health, me, metrics
 from backend.admin.security import AuthError, auth_error_handler
 from backend.db import make_database
 from backend.errors import ApiError, error_response
@@ -44,7 +44,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 api_routes = [
     Route("/time", api.server_time, methods=["GET"]),
     Route("/devices", api.enrol_device, methods=["POST"]),
-    Route("/checkins", api.submit_checkin, methods=["POST"]),
+    Route("/checkins", metrics.observed(api.submit_checkin), methods=["POST"]),
     Route("/me/checkins", me.my_checkins, methods=["GET"]),
     Route("/openapi.json", api.openapi, methods=["GET"]),
 ]
@@ -71,6 +71,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount("/admin", routes=admin.routes),
         *display_server.routes.routes,  # /display, /display/pair, /display/ws
         *scanner_pwa.routes.routes,  # /s and the PWA's files
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
