@@ -274,6 +274,30 @@ def cmd_admin_create(args: argparse.Namespace, settings: Settings) -> None:
         print(f"password {password}")
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> None:
+    from backend.backup import BackupError, backup
+
+    try:
+        summary = asyncio.run(backup(settings.database_url, Path(args.file)))
+    except BackupError as exc:
+        raise CliError(str(exc)) from exc
+    print(
+        f"{summary.total} rows from {len(summary.rows)} tables written to {args.file}"
+        f" (schema revision {summary.revision})"
+    )
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> None:
+    from backend.backup import BackupError, restore
+
+    try:
+        summary = asyncio.run(restore(settings.database_url, Path(args.file)))
+    except BackupError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"{summary.total} rows restored (schema revision {summary.revision})")
+    print("next: `presensi migrate` brings the schema up to this version")
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -292,6 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("backup", help="write every table to a file (safe while serving)")
+    p.add_argument("file", help="where to write, e.g. presensi-2026-11-23.jsonl.gz")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser(
+        "restore", help="load a backup into an empty database (SQLite or PostgreSQL)"
+    )
+    p.add_argument("file", help="a file written by `presensi backup`")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("demo", help="create demo agency, office, display, staff and admin")
     p.add_argument("--employees", type=int, default=20, help="number of demo employees")

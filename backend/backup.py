@@ -1,0 +1,214 @@
+"""``presensi backup`` and ``presensi restore``: one portable file for SQLite and PostgreSQL.
+
+The backup is gzip-compressed JSON lines: a header with the schema revision, then for each
+table a line naming its columns and one line per row. It is read in one consistent snapshot
+(a read transaction on SQLite in WAL mode, REPEATABLE READ on PostgreSQL), so it can be taken
+while the server runs. Because the format does not depend on the database, a SQLite backup
+restores into PostgreSQL: that is how an agency moves to several processes.
+
+Restore goes into a new database (created and migrated to the backup's revision when it has
+no schema yet), in a single transaction: it either completes or leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from backend import migrate
+from backend.db import as_utc, metadata
+
+FORMAT = "presensi-backup"
+VERSION = 1
+CHUNK = 1000
+
+
+class BackupError(Exception):
+    """A backup file or target database that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    revision: str
+    rows: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def _encoder(column: sa.Column[Any]) -> Callable[[Any], Any]:
+    kind = column.type
+    if isinstance(kind, sa.DateTime):
+        return lambda v: None if v is None else as_utc(v).isoformat()
+    if isinstance(kind, sa.Date | sa.Time):
+        return lambda v: None if v is None else v.isoformat()
+    if isinstance(kind, sa.Boolean):
+        return lambda v: None if v is None else bool(v)
+    return lambda v: v
+
+
+def _decoder(column: sa.Column[Any]) -> Callable[[Any], Any]:
+    kind = column.type
+    if isinstance(kind, sa.DateTime):
+        return lambda v: None if v is None else datetime.fromisoformat(v).astimezone(UTC)
+    if isinstance(kind, sa.Date):
+        return lambda v: None if v is None else date.fromisoformat(v)
+    if isinstance(kind, sa.Time):
+        return lambda v: None if v is None else time.fromisoformat(v)
+    return lambda v: v
+
+
+def _line(out: IO[str], obj: Any) -> None:
+    out.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+
+async def backup(database_url: str, path: Path) -> Summary:
+    revision = migrate.current_revision(database_url)
+    if revision is None:
+        raise BackupError("the database has no schema yet: nothing to back up")
+    engine = create_async_engine(database_url)
+    rows: dict[str, int] = {}
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with gzip.open(tmp, "wt", encoding="utf-8") as out:
+            _line(
+                out,
+                {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "revision": revision,
+                    "dialect": engine.dialect.name,
+                    "created_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            async with engine.connect() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    for table in metadata.sorted_tables:
+                        rows[table.name] = await _dump_table(conn, table, out)
+        tmp.replace(path)  # a backup file that exists is a complete one
+    finally:
+        tmp.unlink(missing_ok=True)
+        await engine.dispose()
+    return Summary(revision, rows)
+
+
+async def _dump_table(conn: AsyncConnection, table: sa.Table, out: IO[str]) -> int:
+    columns = list(table.columns)
+    encoders = [_encoder(c) for c in columns]
+    _line(out, {"table": table.name, "columns": [c.name for c in columns]})
+    count = 0
+    query = sa.select(*columns).order_by(*table.primary_key.columns)
+    result = await conn.stream(query)
+    async for chunk in result.partitions(CHUNK):
+        for row in chunk:
+            _line(out, [enc(v) for enc, v in zip(encoders, row, strict=True)])
+        count += len(chunk)
+    return count
+
+
+def _read(path: Path) -> Iterator[Any]:
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as src:
+            for number, text in enumerate(src, 1):
+                try:
+                    yield json.loads(text)
+                except ValueError as exc:
+                    raise BackupError(f"{path}: line {number} is not JSON") from exc
+    except (OSError, EOFError) as exc:
+        raise BackupError(f"{path}: not a readable Presensi backup ({exc})") from exc
+
+
+async def restore(database_url: str, path: Path) -> Summary:
+    lines = _read(path)
+    header = next(lines, None)
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise BackupError(f"{path}: not a Presensi backup")
+    if header.get("version") != VERSION:
+        raise BackupError(f"{path}: backup format {header.get('version')}, expected {VERSION}")
+    revision = header["revision"]
+    current = migrate.current_revision(database_url)
+    if current is None:  # a new, empty database: give it the backup's schema first
+        migrate.upgrade(database_url, revision)
+        current = migrate.current_revision(database_url)
+    if current != revision:
+        raise BackupError(
+            f"the backup is at schema revision {revision} and the database at {current}: "
+            f"restore with the Presensi version that made the backup, then upgrade"
+        )
+    engine = create_async_engine(database_url)
+    rows: dict[str, int] = {}
+    try:
+        async with engine.begin() as conn:
+            # Migrations seed defaults (the national work week); anything an agency made means
+            # the database is in use, and a restore never mixes two histories.
+            for name in ("agencies", "admin_users"):
+                if await conn.scalar(sa.select(sa.func.count()).select_from(metadata.tables[name])):
+                    raise BackupError(
+                        f"the database is not empty (table {name} has rows): restore into a new"
+                        " database"
+                    )
+            for existing in reversed(metadata.sorted_tables):
+                await conn.execute(existing.delete())  # the seeded defaults; the backup has its own
+            table: sa.Table | None = None
+            names: list[str] = []
+            decoders: list[Callable[[Any], Any]] = []
+            batch: list[dict[str, Any]] = []
+            for item in lines:
+                if isinstance(item, dict):
+                    await _insert(conn, table, batch)
+                    batch = []
+                    table = metadata.tables.get(item.get("table", ""))
+                    if table is None:
+                        raise BackupError(f"{path}: unknown table {item.get('table')!r}")
+                    names = item["columns"]
+                    unknown = set(names) - set(table.columns.keys())
+                    if unknown:
+                        raise BackupError(f"{path}: {table.name} has no column {sorted(unknown)}")
+                    decoders = [_decoder(table.columns[n]) for n in names]
+                    rows[table.name] = 0
+                    continue
+                if table is None or len(item) != len(names):
+                    raise BackupError(f"{path}: a row does not match its table's columns")
+                batch.append({n: dec(v) for n, dec, v in zip(names, decoders, item, strict=True)})
+                rows[table.name] += 1
+                if len(batch) >= CHUNK:
+                    await _insert(conn, table, batch)
+                    batch = []
+            await _insert(conn, table, batch)
+            if engine.dialect.name == "postgresql":
+                await _reset_sequences(conn)
+    finally:
+        await engine.dispose()
+    return Summary(revision, rows)
+
+
+async def _insert(
+    conn: AsyncConnection, table: sa.Table | None, batch: list[dict[str, Any]]
+) -> None:
+    if table is not None and batch:
+        await conn.execute(table.insert(), batch)
+
+
+async def _reset_sequences(conn: AsyncConnection) -> None:
+    """Rows came with their ids; the next id each table hands out must follow them."""
+    for table in metadata.sorted_tables:
+        keys = list(table.primary_key.columns)
+        for column in keys if len(keys) == 1 else []:
+            if isinstance(column.type, sa.Integer):
+                # Names come from backend.db's tables, never from the backup file.
+                highest = await conn.scalar(sa.select(sa.func.max(column)))
+                await conn.execute(
+                    sa.text("SELECT setval(pg_get_serial_sequence(:t, :c), :n, false)"),
+                    {"t": table.name, "c": column.name, "n": (highest or 0) + 1},
+                )
