@@ -99,7 +99,7 @@ def test_review_and_correction_forms_add_entries(client: TestClient, month: dict
     response = post(
         client, f"/admin/review/{pending}", {"decision": "rejected", "reason": ""}, "/admin/review"
     )
-    assert response.status_code == 422 and count(client, checkin_reviews) == 2
+    assert response.status_code == 400 and count(client, checkin_reviews) == 2
     response = post(
         client,
         f"/admin/review/{pending}",
@@ -145,7 +145,7 @@ def test_absences_holidays_schedules_and_tpp_pages(
         {"employee_id": eka, "kind": "izin", "start": "2026-12-05"},
         "/admin/absences?month=2026-12",
     )
-    assert response.status_code == 422 and count(client, absences) == 4  # overlaps
+    assert response.status_code == 400 and count(client, absences) == 4  # overlaps
     recap = client.get(f"/admin/recaps/monthly?month=2026-12&unit={month['unit_id']}").text
     assert "Eka Putri" in recap
 

@@ -67,7 +67,7 @@ def test_monthly_xlsx_over_http_matches(client: TestClient, month: dict[str, Any
     check_month(table)
     csv_response = client.get(f"/admin/recaps/monthly.csv?month=2026-12&unit={month['unit_id']}")
     assert csv_response.text.count("\n") == 6 + len(fm.STAFF)
-    assert client.get("/admin/recaps/monthly.pdf?month=2026-12").status_code == 404
+    assert client.get("/admin/recaps/monthly.pdf?month=2026-12").status_code == 404  # no such route
 
 
 def test_daily_page_and_monitor_summary(client: TestClient, month: dict[str, Any]) -> None:
@@ -89,3 +89,11 @@ def test_someone_else_s_agency_is_not_shown(
     )
     response = client.get(f"/admin/recaps/monthly?month=2026-12&unit={other_unit}")
     assert response.status_code == 404
+
+
+def test_the_event_stream_needs_a_session(client: TestClient, world: dict[str, Any]) -> None:
+    response = client.get("/admin/monitor/stream", follow_redirects=False)
+    assert response.status_code in (302, 303) and "/admin/login" in response.headers["location"]
+    assert client.get(
+        "/admin/monitor/today.json", headers={"accept": "application/json"}
+    ).status_code in (302, 303, 401)

@@ -71,10 +71,40 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("POST", "/admin/tokens/{token}/revoke", ORG),
     ("GET", "/admin/audit", ORG),
     ("GET", "/admin/audit/export.csv", ORG),
+    # presence review (issue 6)
+    ("GET", "/admin/monitor", ALL),
+    ("GET", "/admin/monitor/today.json", ALL),
+    ("GET", "/admin/recaps/monthly", ALL),
+    ("GET", "/admin/recaps/monthly.csv", ALL),
+    ("GET", "/admin/recaps/monthly.xlsx", ALL),
+    ("GET", "/admin/recaps/daily", ALL),
+    ("GET", "/admin/recaps/daily.csv", ALL),
+    ("GET", "/admin/recaps/daily.xlsx", ALL),
+    ("GET", "/admin/presence", ALL),
+    ("GET", "/admin/presence.csv", ALL),
+    ("GET", "/admin/presence.xlsx", ALL),
+    ("GET", "/admin/presence/employees/1", ALL),
+    ("POST", "/admin/presence/employees/1/corrections", WRITERS),
+    ("GET", "/admin/review", ALL),
+    ("POST", "/admin/review/1", WRITERS),
+    ("GET", "/admin/absences", ALL),
+    ("POST", "/admin/absences", WRITERS),
+    ("POST", "/admin/absences/1/cancel", WRITERS),
+    ("GET", "/admin/holidays", ALL),
+    ("POST", "/admin/holidays", ORG),
+    ("GET", "/admin/schedules", ALL),
+    ("POST", "/admin/schedules/rules", ORG),
+    ("POST", "/admin/schedules/rules/1/remove", ORG),
+    ("POST", "/admin/schedules/shifts", WRITERS),
+    ("POST", "/admin/schedules/roster", WRITERS),
+    ("GET", "/admin/tpp", ALL),
+    ("POST", "/admin/tpp", ORG),
     ("POST", "/admin/displays/1/revoke", WRITERS),  # last: it switches the display off
 ]
 # Routes with their own rules, tested in test_admin_security.py.
 NOT_IN_MATRIX = {("GET", "/admin/login"), ("POST", "/admin/login"), ("POST", "/admin/logout")}
+# An endless event stream: tests/test_admin_recaps.py checks who may open it.
+NOT_IN_MATRIX |= {("GET", "/admin/monitor/stream")}
 
 API: list[tuple[str, str, set[str]]] = [
     ("GET", "/me", ALL),

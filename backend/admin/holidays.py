@@ -31,7 +31,7 @@ async def list_page(request: Request, form_error: str | None = None) -> Response
         request,
         "admin/holidays.html",
         {"rows": rows, "year": year, "kinds": calendar.KINDS, "form_error": form_error},
-        status_code=422 if form_error else 200,
+        status_code=400 if form_error else 200,
     )
 
 

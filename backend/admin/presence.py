@@ -70,11 +70,16 @@ async def log_page(request: Request) -> Response:
     )
 
 
-async def log_export(request: Request) -> Response:
+async def log_csv(request: Request) -> Response:
+    return await log_export(request, "csv")
+
+
+async def log_xlsx(request: Request) -> Response:
+    return await log_export(request, "xlsx")
+
+
+async def log_export(request: Request, fmt: str) -> Response:
     me = await require_role(request, READERS)
-    fmt = request.path_params["fmt"]
-    if fmt not in ("csv", "xlsx"):
-        raise ApiError("not_found")
     where = await resolve_scope(request, me, monthly=False)
     f = _filter(request, me, where.agency_id, where.start, where.end)
     db = AppState.of(request).db
@@ -157,7 +162,7 @@ async def employee_month(request: Request, form_error: str | None = None) -> Res
             "month": f"{where.start:%Y-%m}",
             "form_error": form_error,
         },
-        status_code=422 if form_error else 200,
+        status_code=400 if form_error else 200,
     )
 
 
@@ -238,7 +243,7 @@ async def review_page(request: Request, form_error: str | None = None) -> Respon
         rows = sorted(found, key=lambda r: r.at)
     return render(
         request, "admin/review.html", {"rows": rows, "form_error": form_error},
-        status_code=422 if form_error else 200,
+        status_code=400 if form_error else 200,
     )  # fmt: skip
 
 

@@ -175,10 +175,8 @@ async def _units(request: Request, agency_id: int, me: Principal) -> list[Any]:
     return list(await AppState.of(request).db.fetch_all(query.order_by(units.c.name)))
 
 
-async def monthly_export(request: Request) -> Response:
+async def monthly_export(request: Request, fmt: str) -> Response:
     me = await require_role(request, READERS)
-    if request.path_params["fmt"] not in ("csv", "xlsx"):
-        raise ApiError("not_found")
     scope = await resolve_scope(request, me, monthly=True)
     recap = await _recap(request, scope)
     rules = await tpp.rules_for(AppState.of(request).db, scope.agency_id)
@@ -187,7 +185,7 @@ async def monthly_export(request: Request) -> Response:
     columns, rows = exports.monthly_table(recap, rules, lang)
     sheet = exports.Sheet(gettext(lang, "Monthly recap"), header, columns, rows)
     stem = f"rekap-bulanan-{recap.unit_name or recap.agency_name}"
-    if request.path_params["fmt"] == "csv":
+    if fmt == "csv":
         return exports.csv_response(sheet, exports.filename(stem, scope.start, scope.end, "csv"))
     detail_columns, detail_rows = exports.tpp_detail_table(recap, rules, lang)
     detail = exports.Sheet(gettext(lang, "TPP deductions"), header, detail_columns, detail_rows)
@@ -195,17 +193,15 @@ async def monthly_export(request: Request) -> Response:
     return await exports.xlsx_response([sheet, detail], name)
 
 
-async def daily_export(request: Request) -> Response:
+async def daily_export(request: Request, fmt: str) -> Response:
     me = await require_role(request, READERS)
-    if request.path_params["fmt"] not in ("csv", "xlsx"):
-        raise ApiError("not_found")
     scope = await resolve_scope(request, me, monthly=False)
     recap = await _recap(request, scope)
     lang = current_language.get()
     columns, rows = exports.daily_table(recap, lang)
     sheet = exports.Sheet(gettext(lang, "Daily recap"), _header(recap, scope, lang), columns, rows)
     stem = f"rekap-harian-{recap.unit_name or recap.agency_name}"
-    if request.path_params["fmt"] == "csv":
+    if fmt == "csv":
         return exports.csv_response(sheet, exports.filename(stem, scope.start, scope.end, "csv"))
     return await exports.xlsx_response(
         [sheet], exports.filename(stem, scope.start, scope.end, "xlsx")
@@ -221,3 +217,19 @@ def _header(recap: recaps.Recap, scope: Scope, lang: str) -> list[tuple[str, str
         end=scope.end,
         generated=datetime.now(ZoneInfo(recaps.DEFAULT_TZ)).replace(microsecond=0),
     )
+
+
+async def monthly_csv(request: Request) -> Response:
+    return await monthly_export(request, "csv")
+
+
+async def monthly_xlsx(request: Request) -> Response:
+    return await monthly_export(request, "xlsx")
+
+
+async def daily_csv(request: Request) -> Response:
+    return await daily_export(request, "csv")
+
+
+async def daily_xlsx(request: Request) -> Response:
+    return await daily_export(request, "xlsx")

@@ -80,7 +80,7 @@ async def page(request: Request, form_error: str | None = None) -> Response:
             "month": f"{where.start:%Y-%m}",
             "form_error": form_error,
         },
-        status_code=422 if form_error else 200,
+        status_code=400 if form_error else 200,
     )  # fmt: skip
 
 

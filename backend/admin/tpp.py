@@ -26,7 +26,7 @@ async def rules_page(request: Request, form_error: str | None = None) -> Respons
         request,
         "admin/tpp.html",
         {"rows": rows, "form_error": form_error},
-        status_code=422 if form_error else 200,
+        status_code=400 if form_error else 200,
     )
 
 
