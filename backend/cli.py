@@ -20,6 +20,7 @@ from backend.accounts import AccountError, create_admin
 from backend.db import agencies, displays, employees, make_database, units
 from backend.devices import issue_enrolment_code
 from backend.employees import ValidationError, add_employee, check_csv, import_rows
+from backend.logs import log_config
 from backend.settings import Settings, load_settings
 
 ACTOR = "cli"
@@ -75,6 +76,7 @@ def uvicorn_options(
         "workers": workers,
         "proxy_headers": False,  # client IPs come from backend.state.client_ip and TRUSTED_PROXIES
         "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level, settings.log_format),
         "access_log": False,  # access lines add nothing the audit log lacks and cost the hot path
     }
 

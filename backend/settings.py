@@ -109,6 +109,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("LOG_LEVEL", str, "info", "Logging level: debug, info, warning, error."),
     Setting(
+        "LOG_FORMAT",
+        str,
+        "text",
+        "Log lines as `text` or `json` (one object per line, for log collectors); secrets are "
+        "always masked.",
+    ),
+    Setting(
         "DEFAULT_TIMEZONE",
         str,
         "Asia/Jakarta",
@@ -133,6 +140,7 @@ class Settings:
     max_body_bytes: int = 8192
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     log_level: str = "info"
+    log_format: str = "text"
     default_timezone: str = "Asia/Jakarta"
 
     @property
@@ -195,6 +203,13 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _log_format(value: str) -> str:
+    fmt = value.strip().lower()
+    if fmt not in {"text", "json"}:
+        raise ValueError(f"{ENV_PREFIX}LOG_FORMAT must be text or json, got {value!r}")
+    return fmt
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read every setting; generate the per-install secrets on first run."""
     # A missing .env is normal (settings usually come from the environment), so only name it
@@ -230,5 +245,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=raw["MAX_BODY_BYTES"],
         trusted_proxies=tuple(p.strip() for p in raw["TRUSTED_PROXIES"].split(",") if p.strip()),
         log_level=raw["LOG_LEVEL"].lower(),
+        log_format=_log_format(raw["LOG_FORMAT"]),
         default_timezone=raw["DEFAULT_TIMEZONE"],
     )

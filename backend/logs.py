@@ -1,0 +1,89 @@
+"""Structured logs: one JSON object per line (LOG_FORMAT=json) or plain text, never a secret.
+
+A redaction filter runs on every record before it is formatted: QR token MACs, device
+signatures, display credentials, enrolment and pairing codes and database passwords are
+masked wherever they appear in a message or its arguments, so a careless log line elsewhere
+cannot leak one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+REDACTED = "[redacted]"
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # v1.<kid>.<display>.<window>.<mac>: keep what identifies the display and window
+    (re.compile(r"\b(v1\.[A-Za-z0-9]+\.\d+\.\d+\.)[A-Za-z0-9_-]{16,}"), r"\1" + REDACTED),
+    # user:password@ in URLs (DATABASE_URL)
+    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1" + REDACTED + r"\2"),
+    # "signature": "...", "code": "...", "credential": "...", "password": "..." in JSON or k=v
+    (
+        re.compile(
+            r"""(?i)(["']?\b(?:signature|code|pairing_code|credential|password|secret|"""
+            r"""qr_keys|secret_key|token)\b["']?\s*[:=]\s*["']?)[^"',\s}]+"""
+        ),
+        r"\1" + REDACTED,
+    ),
+    # the display credential cookie
+    (re.compile(r"(presensi_display=)[^;\s]+"), r"\1" + REDACTED),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        record.msg = redact(str(record.msg))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "msg"}`` plus the exception, if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def log_config(level: str, fmt: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for uvicorn and Presensi's own loggers."""
+    formatter = (
+        {"()": "backend.logs.JsonFormatter"}
+        if fmt == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "default",
+        "filters": ["redact"],
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "backend.logs.RedactingFilter"}},
+        "formatters": {"default": formatter},
+        "handlers": {"default": handler},
+        "loggers": {
+            name: {"handlers": ["default"], "level": level.upper(), "propagate": False}
+            for name in ("presensi", "uvicorn", "uvicorn.error", "databases", "alembic")
+        },
+    }
