@@ -149,6 +149,11 @@ class HotPath:
             await self.stop()
 
     async def display(self, display_id: int, *, fresh: bool = False) -> dict[str, Any] | None:
+        if not fresh:
+            hit = self._displays.peek(display_id)
+            if hit is not None:
+                return hit
+
         async def load() -> dict[str, Any] | None:
             row = await self.db.fetch_one(
                 sa.select(

@@ -95,9 +95,17 @@ async def metrics(request: Request) -> Response:
     )
     registry = _registry()
     body = generate_latest(registry) if registry is not None else generate_latest()
+    writer = state.hot.writer
     body += (
         b"# HELP presensi_displays_connected Displays connected now (seen within three QR"
         b" periods, any process).\n# TYPE presensi_displays_connected gauge\n"
         + f"presensi_displays_connected {int(online or 0)}\n".encode()
+        + b"# HELP presensi_writer_commits_total Check-in transactions committed by this"
+        b" process (group commit: several records each).\n"
+        b"# TYPE presensi_writer_commits_total counter\n"
+        + f"presensi_writer_commits_total {writer.batches}\n".encode()
+        + b"# HELP presensi_writer_records_total Check-in records submitted to those commits.\n"
+        b"# TYPE presensi_writer_records_total counter\n"
+        + f"presensi_writer_records_total {writer.items}\n".encode()
     )
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
