@@ -81,6 +81,11 @@ class Batcher(Generic[T, R]):
         self.items += len(batch)
         try:
             results = await self._run([item for item, _ in batch])
+        except asyncio.CancelledError:
+            for _, future in batch:  # never leave a caller waiting on a batch that will not run
+                if not future.done():
+                    future.set_exception(RuntimeError("the check-in writer was stopped"))
+            raise
         except Exception as exc:
             if len(batch) == 1:
                 results = [exc]
