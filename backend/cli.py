@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -21,6 +22,7 @@ from backend.db import agencies, displays, employees, make_database, units
 from backend.devices import issue_enrolment_code
 from backend.employees import ValidationError, add_employee, check_csv, import_rows
 from backend.logs import log_config
+from backend.lookups import SERVING_ENV
 from backend.settings import Settings, load_settings
 
 ACTOR = "cli"
@@ -59,6 +61,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             "SQLite serves one process; use PostgreSQL (PRESENSI_DATABASE_URL) for --workers > 1"
         )
     migrate.upgrade(settings.database_url)
+    os.environ[SERVING_ENV] = "1"  # long-running server: the app tunes the collector
     uvicorn.run(
         "backend.app:create_app",
         factory=True,

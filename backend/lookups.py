@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -37,6 +39,18 @@ V = TypeVar("V")
 DISPLAY_TTL = 5.0  # last_seen_at feeds the display_offline flag (3 periods): seconds are fine
 PERSON_TTL = 60.0
 MAX_ENTRIES = 200_000
+
+
+SERVING_ENV = "PRESENSI_SERVING"  # set by `presensi serve` (and inherited by its workers)
+
+
+def tune_gc() -> None:
+    """Fewer cyclic-GC passes while serving: a rush keeps thousands of requests' objects alive,
+    and the default thresholds made the collector walk them all many times a second (measured
+    with scripts/bench/checkin: 414 → 366 µs of CPU per check-in). What exists after startup is
+    frozen out of collection; reference counting still frees nearly everything at once."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 class TTLCache(Generic[K, V]):
@@ -135,6 +149,8 @@ class HotPath:
 
     async def start(self) -> None:
         await self.records.start()
+        if os.environ.get(SERVING_ENV):
+            tune_gc()
 
     async def stop(self) -> None:
         await self.writer.close()
