@@ -11,12 +11,11 @@ from starlette.responses import Response
 
 from backend import audit
 from backend.admin import fields, scope
-from backend.admin.pages import form_data, paginate, redirect, render
+from backend.admin.pages import form_page, paginate
 from backend.admin.security import ORG_ADMINS, SUPER, Principal, request_ip, require_role
 from backend.db import agencies, utcnow
 from backend.employees import ValidationError
 from backend.state import AppState
-from backend.templating import current_language
 
 VIEWERS = (*ORG_ADMINS, "leader")
 
@@ -66,23 +65,20 @@ async def save(
 
 async def list_page(request: Request) -> Response:
     state = AppState.of(request)
-    roles = SUPER if request.method == "POST" else VIEWERS
-    me = await require_role(request, roles)
-    form_error = None
-    if request.method == "POST":
-        data = await form_data(request)
-        try:
-            await save(state.db, me, None, data, request_ip(request))
-            return redirect("/admin/agencies", "created")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    q = request.query_params.get("q", "").strip()
-    rows, pager = await paginate(state.db, request, query(me, q))
-    return render(
+    me = await require_role(request, SUPER if request.method == "POST" else VIEWERS)
+
+    async def context() -> dict[str, Any]:
+        q = request.query_params.get("q", "").strip()
+        rows, pager = await paginate(state.db, request, query(me, q))
+        return {"rows": rows, "pager": pager, "q": q}
+
+    return await form_page(
         request,
-        "admin/agencies.html",
-        {"rows": rows, "pager": pager, "q": q, "form_error": form_error},
-        status_code=400 if form_error else 200,
+        save=lambda data: save(state.db, me, None, data, request_ip(request)),
+        done_url="/admin/agencies",
+        done="created",
+        template="admin/agencies.html",
+        context=context,
     )
 
 
@@ -91,16 +87,15 @@ async def edit_page(request: Request) -> Response:
     me = await require_role(request, SUPER if request.method == "POST" else VIEWERS)
     agency_id = request.path_params["agency_id"]
     row = await scope.fetch_in_scope(state.db, agencies, agency_id, scope.agencies(me))
-    form_error = None
-    if request.method == "POST":
-        try:
-            await save(state.db, me, agency_id, await form_data(request), request_ip(request))
-            return redirect(f"/admin/agencies/{agency_id}", "saved")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    return render(
+
+    async def context() -> dict[str, Any]:
+        return {"row": row}
+
+    return await form_page(
         request,
-        "admin/agency.html",
-        {"row": row, "form_error": form_error},
-        status_code=400 if form_error else 200,
+        save=lambda data: save(state.db, me, agency_id, data, request_ip(request)),
+        done_url=f"/admin/agencies/{agency_id}",
+        done="saved",
+        template="admin/agency.html",
+        context=context,
     )

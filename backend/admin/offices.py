@@ -11,13 +11,12 @@ from starlette.responses import Response
 
 from backend import audit
 from backend.admin import fields, scope
-from backend.admin.pages import form_data, paginate, redirect, render
+from backend.admin.pages import form_page, paginate
 from backend.admin.security import ORG_ADMINS, READERS, Principal, request_ip, require_role
 from backend.admin.units import agency_choices, writable_agency
 from backend.db import agencies, offices, units, utcnow
 from backend.employees import ValidationError
 from backend.state import AppState
-from backend.templating import current_language
 
 
 def query(me: Principal, q: str = "") -> sa.Select[Any]:
@@ -96,21 +95,19 @@ async def _context(db: Database, me: Principal) -> dict[str, Any]:
 async def list_page(request: Request) -> Response:
     state = AppState.of(request)
     me = await require_role(request, ORG_ADMINS if request.method == "POST" else READERS)
-    form_error = None
-    if request.method == "POST":
-        try:
-            await save(state.db, me, None, await form_data(request), request_ip(request))
-            return redirect("/admin/offices", "created")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    q = request.query_params.get("q", "").strip()
-    rows, pager = await paginate(state.db, request, query(me, q))
-    return render(
+
+    async def context() -> dict[str, Any]:
+        q = request.query_params.get("q", "").strip()
+        rows, pager = await paginate(state.db, request, query(me, q))
+        return {"rows": rows, "pager": pager, "q": q} | await _context(state.db, me)
+
+    return await form_page(
         request,
-        "admin/offices.html",
-        {"rows": rows, "pager": pager, "q": q, "form_error": form_error}
-        | await _context(state.db, me),
-        status_code=400 if form_error else 200,
+        save=lambda data: save(state.db, me, None, data, request_ip(request)),
+        done_url="/admin/offices",
+        done="created",
+        template="admin/offices.html",
+        context=context,
     )
 
 
@@ -119,16 +116,15 @@ async def edit_page(request: Request) -> Response:
     me = await require_role(request, ORG_ADMINS if request.method == "POST" else READERS)
     office_id = request.path_params["office_id"]
     row = await scope.fetch_in_scope(state.db, offices, office_id, scope.offices(me))
-    form_error = None
-    if request.method == "POST":
-        try:
-            await save(state.db, me, office_id, await form_data(request), request_ip(request))
-            return redirect(f"/admin/offices/{office_id}", "saved")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    return render(
+
+    async def context() -> dict[str, Any]:
+        return {"row": row} | await _context(state.db, me)
+
+    return await form_page(
         request,
-        "admin/office.html",
-        {"row": row, "form_error": form_error} | await _context(state.db, me),
-        status_code=400 if form_error else 200,
+        save=lambda data: save(state.db, me, office_id, data, request_ip(request)),
+        done_url=f"/admin/offices/{office_id}",
+        done="saved",
+        template="admin/office.html",
+        context=context,
     )

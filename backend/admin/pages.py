@@ -9,6 +9,7 @@ put ``{{ csrf_field() }}`` in every form that posts.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 
 from backend.admin.security import ORG_ADMINS, READERS, SUPER, Principal
 from backend.db import as_utc
+from backend.employees import ValidationError
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
 from backend.state import AppState
@@ -189,6 +191,32 @@ async def form_data(request: Request) -> dict[str, str]:
     """The posted form's text fields, stripped (file fields are left out)."""
     form = await request.form()
     return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+
+
+async def form_page(
+    request: Request,
+    *,
+    save: Callable[[dict[str, str]], Awaitable[object]],
+    done_url: str,
+    done: str,
+    template: str,
+    context: Callable[[], Awaitable[dict[str, Any]]],
+) -> Response:
+    """The console's form pattern: a POST that saves redirects (303) to ``done_url``; one that
+    fails validation shows the page again with the message and status 400; a GET shows it."""
+    form_error = None
+    if request.method == "POST":
+        try:
+            await save(await form_data(request))
+            return redirect(done_url, done)
+        except ValidationError as exc:
+            form_error = exc.render(current_language.get())
+    return render(
+        request,
+        template,
+        {**await context(), "form_error": form_error},
+        status_code=400 if form_error else 200,
+    )
 
 
 def optional_int(value: str | None) -> int | None:

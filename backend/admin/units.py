@@ -11,12 +11,11 @@ from starlette.responses import Response
 
 from backend import audit
 from backend.admin import fields, scope
-from backend.admin.pages import form_data, optional_int, paginate, redirect, render
+from backend.admin.pages import form_page, optional_int, paginate
 from backend.admin.security import ORG_ADMINS, READERS, Principal, Refused, request_ip, require_role
 from backend.db import agencies, units, utcnow
 from backend.employees import ValidationError
 from backend.state import AppState
-from backend.templating import current_language
 
 
 def query(me: Principal, q: str = "", agency_id: int | None = None) -> sa.Select[Any]:
@@ -97,27 +96,21 @@ async def save(
 async def list_page(request: Request) -> Response:
     state = AppState.of(request)
     me = await require_role(request, ORG_ADMINS if request.method == "POST" else READERS)
-    form_error = None
-    if request.method == "POST":
-        try:
-            await save(state.db, me, None, await form_data(request), request_ip(request))
-            return redirect("/admin/units", "created")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    q = request.query_params.get("q", "").strip()
-    agency_id = optional_int(request.query_params.get("agency"))
-    rows, pager = await paginate(state.db, request, query(me, q, agency_id))
-    return render(
+
+    async def context() -> dict[str, Any]:
+        q = request.query_params.get("q", "").strip()
+        agency_id = optional_int(request.query_params.get("agency"))
+        rows, pager = await paginate(state.db, request, query(me, q, agency_id))
+        agencies_ = await agency_choices(state.db, me)
+        return {"rows": rows, "pager": pager, "q": q, "agencies": agencies_}
+
+    return await form_page(
         request,
-        "admin/units.html",
-        {
-            "rows": rows,
-            "pager": pager,
-            "q": q,
-            "agencies": await agency_choices(state.db, me),
-            "form_error": form_error,
-        },
-        status_code=400 if form_error else 200,
+        save=lambda data: save(state.db, me, None, data, request_ip(request)),
+        done_url="/admin/units",
+        done="created",
+        template="admin/units.html",
+        context=context,
     )
 
 
@@ -126,16 +119,15 @@ async def edit_page(request: Request) -> Response:
     me = await require_role(request, ORG_ADMINS if request.method == "POST" else READERS)
     unit_id = request.path_params["unit_id"]
     row = await scope.fetch_in_scope(state.db, units, unit_id, scope.units(me))
-    form_error = None
-    if request.method == "POST":
-        try:
-            await save(state.db, me, unit_id, await form_data(request), request_ip(request))
-            return redirect(f"/admin/units/{unit_id}", "saved")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    return render(
+
+    async def context() -> dict[str, Any]:
+        return {"row": row}
+
+    return await form_page(
         request,
-        "admin/unit.html",
-        {"row": row, "form_error": form_error},
-        status_code=400 if form_error else 200,
+        save=lambda data: save(state.db, me, unit_id, data, request_ip(request)),
+        done_url=f"/admin/units/{unit_id}",
+        done="saved",
+        template="admin/unit.html",
+        context=context,
     )

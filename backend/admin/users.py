@@ -13,7 +13,7 @@ from backend import accounts
 from backend.admin import scope
 from backend.admin.grants import checked_grant
 from backend.admin.offices import unit_choices
-from backend.admin.pages import form_data, paginate, redirect, render
+from backend.admin.pages import form_data, form_page, paginate, redirect, render
 from backend.admin.security import ORG_ADMINS, Principal, request_ip, require_role
 from backend.admin.units import agency_choices
 from backend.db import admin_sessions, admin_users, agencies, units
@@ -86,21 +86,19 @@ async def _context(db: Database, me: Principal) -> dict[str, Any]:
 async def list_page(request: Request) -> Response:
     state = AppState.of(request)
     me = await require_role(request, ORG_ADMINS)
-    form_error = None
-    if request.method == "POST":
-        try:
-            await create(state.db, me, await form_data(request), request_ip(request))
-            return redirect("/admin/users", "created")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    q = request.query_params.get("q", "").strip()
-    rows, pager = await paginate(state.db, request, query(me, q))
-    return render(
+
+    async def context() -> dict[str, Any]:
+        q = request.query_params.get("q", "").strip()
+        rows, pager = await paginate(state.db, request, query(me, q))
+        return {"rows": rows, "pager": pager, "q": q} | await _context(state.db, me)
+
+    return await form_page(
         request,
-        "admin/users.html",
-        {"rows": rows, "pager": pager, "q": q, "form_error": form_error}
-        | await _context(state.db, me),
-        status_code=400 if form_error else 200,
+        save=lambda data: create(state.db, me, data, request_ip(request)),
+        done_url="/admin/users",
+        done="created",
+        template="admin/users.html",
+        context=context,
     )
 
 
