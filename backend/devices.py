@@ -30,6 +30,8 @@ from backend.errors import ApiError
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 8
 _P256_COORD = 32
+_P256 = ec.SECP256R1()
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every verification
 
 
 def b64url_decode(text: str) -> bytes:
@@ -71,10 +73,8 @@ def load_public_key(jwk: Any) -> ec.EllipticCurvePublicKey:
         raise ValueError("public_key x and y must be base64url") from exc
     if len(x) != _P256_COORD or len(y) != _P256_COORD:
         raise ValueError("public_key x and y must be 32 bytes each")
-    numbers = ec.EllipticCurvePublicNumbers(
-        int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
-    )
-    return numbers.public_key()  # raises ValueError for a point not on the curve
+    # Uncompressed SEC1 point; raises ValueError for a point not on the curve.
+    return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
 
 
 def p1363_to_der(signature: bytes) -> bytes:
@@ -89,7 +89,7 @@ def p1363_to_der(signature: bytes) -> bytes:
 def verify_signature(key: ec.EllipticCurvePublicKey, signature_b64: str, message: bytes) -> bool:
     try:
         der = p1363_to_der(b64url_decode(signature_b64))
-        key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+        key.verify(der, message, _ECDSA_SHA256)
     except (ValueError, binascii.Error, InvalidSignature):
         return False
     return True

@@ -11,8 +11,6 @@ period for every connected display), so the figure is the same whichever process
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -28,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.db import displays, utcnow
-from backend.errors import ApiError
 from backend.state import AppState
 
 CHECKINS = Counter(
@@ -41,39 +38,20 @@ LATENCY = Histogram(
     "Time to answer a check-in request, from routing to the response (after COMMIT).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
-_RESULTS = {201: "accepted", 200: "repeat", 202: "pending_review"}
 _by_result: dict[str, Counter] = {}  # label children, looked up once: this is the hot path
 ONLINE_PERIODS = 3  # as the display_offline flag: seen within three QR periods
 
 
-def _count(result: str) -> None:
+RESULTS = {201: "accepted", 200: "repeat", 202: "pending_review"}  # by status; else the error code
+
+
+def record(result: str, seconds: float) -> None:
+    """One check-in answered: its result (see RESULTS) and the time it took."""
     child = _by_result.get(result)
     if child is None:
         child = _by_result[result] = CHECKINS.labels(result)
     child.inc()
-
-
-def observed(
-    endpoint: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap the check-in endpoint: count each answer by result and time it."""
-
-    async def wrapper(request: Request) -> Response:
-        start = time.perf_counter()
-        try:
-            response = await endpoint(request)
-        except ApiError as exc:
-            _count(exc.code)
-            raise
-        except Exception:
-            _count("server_error")
-            raise
-        finally:
-            LATENCY.observe(time.perf_counter() - start)
-        _count(_RESULTS.get(response.status_code, str(response.status_code)))
-        return response
-
-    return wrapper
+    LATENCY.observe(seconds)
 
 
 def _registry() -> CollectorRegistry | None:

@@ -41,12 +41,24 @@ HEADERS: dict[str, str] = {
 }
 
 
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
+def security_headers(hsts: bool) -> dict[str, str]:
+    return {**HEADERS, HSTS[0]: HSTS[1]} if hsts else dict(HEADERS)
+
+
+# Ready for a raw ASGI "http.response.start" (backend/fastpath.py's endpoints), by HSTS on/off.
+RAW_HEADERS: dict[bool, list[tuple[bytes, bytes]]] = {
+    hsts: [(k.lower().encode(), v.encode()) for k, v in security_headers(hsts).items()]
+    for hsts in (False, True)
+}
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
-        self.headers = dict(HEADERS)
-        if hsts:
-            self.headers["Strict-Transport-Security"] = "max-age=31536000"
+        self.headers = security_headers(hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -42,7 +42,11 @@ def client_ip(conn: HTTPConnection, settings: Settings) -> str:
     peer = conn.client.host if conn.client else ""
     if peer not in settings.trusted_proxies:
         return peer
-    forwarded = conn.headers.get("x-forwarded-for", "")
+    return forwarded_client(peer, conn.headers.get("x-forwarded-for", ""), settings)
+
+
+def forwarded_client(peer: str, forwarded: str, settings: Settings) -> str:
+    """The client behind a trusted proxy ``peer``, from its X-Forwarded-For header."""
     # The proxy appends the address it saw; take the right-most one that is not a proxy.
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         try:
