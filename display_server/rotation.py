@@ -1,17 +1,25 @@
 """The rotation loop: one task pushes every connected display its token at each window boundary.
 
-Each websocket registers a ``Connection`` with the process's ``DisplayHub``. At the boundary the
-loop builds one small JSON text per display (the token differs per display; nothing is rendered
-on the server, the page draws the QR) and drops it into each connection's queue; the
-connection's own task sends it, so one slow peer never holds up the others. The hub also feeds
-the check-in ticker, closes revoked displays, and refreshes ``displays.last_seen_at`` for all
-connected displays in batched UPDATEs once per period.
+Each websocket registers a ``Connection`` with the process's ``DisplayHub``. In the last moments
+of a window the loop builds the next window's small JSON text for every display (the token
+differs per display; nothing is rendered on the server, the page draws the QR); at the boundary,
+never before, it writes them straight through each connection's ASGI ``send``, in chunks of
+``SEND_CHUNK`` displays per task, with no task wake-up per display. A send only waits when the
+peer has stopped reading (its transport paused writing); that holds up the rest of its chunk
+at most until uvicorn's ping timeout drops the peer, and the peer is skipped while its send
+is pending. The hub also feeds the check-in ticker and closes revoked displays through each
+connection's own queue and task, and refreshes ``displays.last_seen_at`` for all connected
+displays in batched UPDATEs once per period.
+
+At 10,000 displays on one core this costs ~0.2 CPU s per rotation, ~20 µs per display, most of
+it the socket write (scripts/bench/displays).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -21,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from starlette.types import Send
 
 from backend import tokens
 from backend.db import displays, utcnow
@@ -32,6 +41,8 @@ log = logging.getLogger("presensi.display")
 CHECKIN_TOPIC = "checkin"
 CLOSE_REVOKED = 4401
 TOUCH_CHUNK = 500  # ids per UPDATE: well under SQLite's bound-parameter limit
+SEND_CHUNK = 200  # displays per sending task at the boundary
+PREPARE_AHEAD = 1.0  # seconds before the boundary when the next tokens are computed (not sent)
 EXTRAS_KEY = "display_hub"
 
 
@@ -44,12 +55,34 @@ class Close:
 
 @dataclass(eq=False)
 class Connection:
-    """One display websocket. Its queue holds JSON objects without their closing brace: the
-    sender appends ``"server_time"`` at the moment of sending, for the page's clock."""
+    """One display websocket and its ASGI ``send``. Messages are JSON objects without their
+    closing brace: ``"server_time"`` is appended when sending, for the page's clock. Tokens are
+    sent by the hub; ticker entries and closes wait in ``queue`` for the connection's task."""
 
     display_id: int
     ip: str
+    send: Send
     queue: asyncio.Queue[str | Close] = field(default_factory=asyncio.Queue)
+    closing: bool = False  # a close is queued: no more tokens
+    sending: bool = False  # a send is waiting for the peer to read
+
+
+def server_time() -> str:
+    """The closing member of every message, stamped as late as possible."""
+    return f',"server_time":{time.time():.3f}}}'
+
+
+async def send(conn: Connection, message: str) -> bool:
+    """Send one open-ended message; False if the peer is gone (its reader ends the socket)."""
+    conn.sending = True
+    try:
+        await conn.send({"type": "websocket.send", "text": message + server_time()})
+    except (OSError, RuntimeError):  # disconnected, or closed meanwhile (uvicorn's errors)
+        conn.closing = True
+        return False
+    finally:
+        conn.sending = False
+    return True
 
 
 class DisplayHub:
@@ -59,14 +92,17 @@ class DisplayHub:
         self.state = state
         self.connections: dict[int, set[Connection]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._sending: set[asyncio.Task[int]] = set()
         # JSON-quoted once: every message repeats it.
         self._url_prefix = json.dumps(tokens.scan_url(state.settings.public_url, ""))[:-1]
 
     # -- connections --------------------------------------------------------------------------
 
-    def add(self, conn: Connection) -> None:
+    async def add(self, conn: Connection) -> None:
+        """Register for the rotations and send the current token. Nothing between the two can
+        rotate, so the page never gets an older token after a newer one."""
         self.connections.setdefault(conn.display_id, set()).add(conn)
-        conn.queue.put_nowait(self.token_message(conn.display_id, self.window_now()))
+        await send(conn, self.token_message(conn.display_id, self.window_now()))
 
     def remove(self, conn: Connection) -> None:
         conns = self.connections.get(conn.display_id)
@@ -77,6 +113,7 @@ class DisplayHub:
 
     def close_display(self, display_id: int, code: int = CLOSE_REVOKED) -> None:
         for conn in tuple(self.connections.get(display_id, ())):
+            conn.closing = True
             conn.queue.put_nowait(Close(code))
 
     def count(self) -> int:
@@ -97,15 +134,38 @@ class DisplayHub:
             f'"window":{window},"expires_at":{tokens.window_expires_at(window, s.qr_period)}'
         )
 
-    def rotate(self, window: int) -> int:
-        """Queue the token of ``window`` for every connection; returns how many were queued."""
-        queued = 0
-        for display_id, conns in tuple(self.connections.items()):
-            message = self.token_message(display_id, window)
-            for conn in conns:
-                conn.queue.put_nowait(message)
-                queued += 1
-        return queued
+    def prepare(self, window: int) -> dict[int, str]:
+        """The token messages of ``window`` for every connected display, ahead of sending."""
+        return {
+            display_id: self.token_message(display_id, window) for display_id in self.connections
+        }
+
+    async def rotate(self, window: int, prepared: dict[int, str]) -> int:
+        """Send the token of ``window`` to every connection (``prepared`` holds most of the
+        messages; displays connected since are computed now); returns how many were sent."""
+        batch: list[tuple[Connection, str]] = []
+        for display_id, conns in self.connections.items():
+            message = prepared.get(display_id) or self.token_message(display_id, window)
+            batch.extend((conn, message) for conn in conns)
+        # The burst leaves little garbage; a full collection over 10,000 sockets' objects in
+        # the middle of it would delay every display after it.
+        if not batch:
+            return 0
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            chunks = [
+                asyncio.create_task(send_chunk(batch[start : start + SEND_CHUNK]))
+                for start in range(0, len(batch), SEND_CHUNK)
+            ]
+            for task in chunks:  # a chunk held up by a peer may finish after we return
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+            done, _held_up = await asyncio.wait(chunks, timeout=self.state.settings.qr_period / 2)
+        finally:
+            if collecting:
+                gc.enable()
+        return sum(task.result() for task in done)
 
     # -- background tasks ---------------------------------------------------------------------
 
@@ -115,11 +175,13 @@ class DisplayHub:
         while True:
             window += 1
             boundary = window * period
-            await sleep_until(boundary)
+            await sleep_until(boundary - min(PREPARE_AHEAD, period / 4))
+            prepared = self.prepare(window)
+            await sleep_until(boundary)  # never early: the token is not valid before
             now_window = self.window_now()
             if now_window > window:  # the machine slept or the clock jumped: skip ahead
-                window = now_window
-            self.rotate(window)
+                window, prepared = now_window, {}
+            await self.rotate(window, prepared)
             # Mid-window, away from the burst of sends that follows the boundary.
             await sleep_until(boundary + period / 2)
             try:
@@ -185,6 +247,15 @@ class DisplayHub:
         self._tasks = []
         for display_id in tuple(self.connections):
             self.close_display(display_id, 1001)  # going away: the page reconnects
+
+
+async def send_chunk(batch: list[tuple[Connection, str]]) -> int:
+    """Send each its message; a peer whose last send still waits is skipped this time."""
+    sent = 0
+    for conn, message in batch:
+        if not (conn.closing or conn.sending):
+            sent += await send(conn, message)
+    return sent
 
 
 async def sleep_until(wall_time: float) -> None:

@@ -3,26 +3,39 @@
 Close codes: 4403 for a foreign Origin or a network outside the office's allow-list, 4401 for a
 missing, unknown or revoked credential (also sent when an admin revokes the display), 1001 when
 the server shuts down. The socket is accepted before it is closed so the page can read the code.
+
+An ASGI app rather than a Starlette endpoint function, so that the hub gets the connection's
+``send`` and writes tokens through it directly (display_server/rotation.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from backend.db import displays, utcnow
 from backend.state import AppState, client_ip
 from display_server.pairing import CREDENTIAL_COOKIE, authenticate, network_allowed
-from display_server.rotation import CLOSE_REVOKED, Close, Connection, hub_of
+from display_server.rotation import CLOSE_REVOKED, Close, Connection, hub_of, send
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNAUTHORISED = CLOSE_REVOKED  # 4401
 
 
-async def display_socket(websocket: WebSocket) -> None:
+class DisplaySocket:
+    """The ASGI app of ``WebSocketRoute("/display/ws")``."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await serve_display(WebSocket(scope, receive, send), send)
+
+
+display_socket = DisplaySocket()
+
+
+async def serve_display(websocket: WebSocket, asgi_send: Send) -> None:
     state = AppState.of(websocket)
     settings = state.settings
     await websocket.accept()
@@ -45,10 +58,10 @@ async def display_socket(websocket: WebSocket) -> None:
         .values(last_seen_at=utcnow(), last_seen_ip=ip[:64])
     )
     hub = hub_of(state)
-    conn = Connection(display.id, ip)
-    hub.add(conn)
+    conn = Connection(display.id, ip, asgi_send)
     reader = asyncio.create_task(_read_until_closed(websocket, conn))
     try:
+        await hub.add(conn)
         await _send_queued(websocket, conn)
     finally:
         hub.remove(conn)
@@ -65,10 +78,7 @@ async def _send_queued(websocket: WebSocket, conn: Connection) -> None:
                 with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                     await websocket.close(item.code)
             return
-        try:
-            # Stamped as late as possible: the page sets its clock from it.
-            await websocket.send_text(f'{item},"server_time":{time.time():.3f}}}')
-        except WebSocketDisconnect:
+        if not await send(conn, item):
             return
 
 
