@@ -178,7 +178,8 @@ class SqliteRecords:
         types = {c.name: c.type.dialect_impl(self._dialect) for c in checkins.c}
         self._bind = {n: t.bind_processor(self._dialect) for n, t in types.items()}
         self._result = {n: t.result_processor(self._dialect, None) for n, t in types.items()}
-        self._insert_sql: dict[tuple[str, ...], str] = {}
+        self._insert_sql: dict[tuple[tuple[str, ...], int], str] = {}
+        self._variables: int | None = None
         self._procs_for: dict[tuple[str, ...], list[tuple[int, Callable[[Any], Any]]]] = {}
         self._history_sql = (
             "SELECT 1 FROM checkins WHERE employee_id = ? AND local_date = ? LIMIT 1"
@@ -269,14 +270,15 @@ class SqliteRecords:
         }
         at_proc, date_proc = self._bind["at"], self._bind["local_date"]
         assert at_proc is not None and date_proc is not None
+        results: list[Written | Exception | None] = [None] * len(items)
         seen: set[tuple[int, date]] = set()
-        used: list[tuple[str, str]] = []
-        results: list[Written | Exception] = []
-        for item in items:
+        rows: dict[int, dict[str, Any]] = {}
+        first_of_key: dict[tuple[Any, ...], int] = {}
+        for n, item in enumerate(items):
             v = item.values
             refusal = _refusal(display_state.get(v["display_id"]), device_state.get(v["device_id"]))
             if refusal is not None:
-                results.append(refusal)
+                results[n] = refusal
                 continue
             day = (v["employee_id"], v["local_date"])
             scanned_before = item.needs_history and (
@@ -284,21 +286,21 @@ class SqliteRecords:
                 or conn.execute(self._history_sql, (day[0], date_proc(day[1]))).fetchone()
                 is not None
             )
-            row = _with_verdict(item, scanned_before)
-            names = tuple(row)
-            params = [row[n] for n in names]
-            for n, proc in self._procs(names):
-                if params[n] is not None:
-                    params[n] = proc(params[n])
-            found = conn.execute(self._insert(names), params).fetchone()
-            seen.add(day)
-            if found is not None:
-                used.append((at_proc(v["at"]), v["device_id"]))
-                results.append(
-                    Written(True, {"id": found[0], **{k: row[k] for k in READ_BACK[1:]}})
-                )
-                continue
+            rows[n] = _with_verdict(item, scanned_before)
+            seen.add(day)  # a later scan in this batch, same day, comes after this one
+            first_of_key.setdefault((v["employee_id"], v["display_id"], v["window"]), n)
+
+        # One multi-row INSERT for the batch (a repeat of a stored scan inserts nothing).
+        created = self._insert_rows(conn, [rows[n] for n in first_of_key.values()])
+        used: list[tuple[str, str]] = []
+        for n, row in rows.items():
+            v = items[n].values
             key = (v["employee_id"], v["display_id"], v["window"])
+            new_id = created.pop(key, None) if first_of_key[key] == n else None
+            if new_id is not None:
+                used.append((at_proc(v["at"]), v["device_id"]))
+                results[n] = Written(True, {"id": new_id, **{k: row[k] for k in READ_BACK[1:]}})
+                continue
             stored = dict(
                 zip(READ_BACK, conn.execute(self._read_back_sql, key).fetchone(), strict=True)
             )
@@ -306,10 +308,43 @@ class SqliteRecords:
                 result_proc = self._result[name]
                 if result_proc is not None and stored[name] is not None:
                     stored[name] = result_proc(stored[name])
-            results.append(Written(False, stored))
+            results[n] = Written(False, stored)
         if used:
             conn.executemany("UPDATE devices SET last_used_at = ? WHERE id = ?", used)
-        return results
+        return [r for r in results if r is not None]
+
+    def _insert_rows(
+        self, conn: sqlite3.Connection, rows: list[dict[str, Any]]
+    ) -> dict[tuple[Any, ...], int]:
+        """Insert new scans, as few statements as SQLite's bound-variable limit allows; the ids
+        of the rows inserted, by scan key (``ON CONFLICT DO NOTHING`` skips stored scans)."""
+        if not rows:
+            return {}
+        names = tuple(rows[0])
+        procs = self._procs(names)
+        per_statement = max(1, self._max_variables(conn) // len(names))
+        created: dict[tuple[Any, ...], int] = {}
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                if tuple(row) != names:
+                    raise ValueError("check-in rows of one batch must have the same columns")
+                values = [row[n] for n in names]
+                for n, proc in procs:
+                    if values[n] is not None:
+                        values[n] = proc(values[n])
+                params += values
+            for new_id, employee_id, display_id, window in conn.execute(
+                self._insert(names, len(chunk)), params
+            ):
+                created[(employee_id, display_id, window)] = new_id
+        return created
+
+    def _max_variables(self, conn: sqlite3.Connection) -> int:
+        if self._variables is None:
+            self._variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return self._variables
 
     def _procs(self, names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
         """(position, bind processor) of the columns whose values need converting."""
@@ -320,13 +355,15 @@ class SqliteRecords:
             ]
         return procs
 
-    def _insert(self, names: tuple[str, ...]) -> str:
-        sql = self._insert_sql.get(names)
+    def _insert(self, names: tuple[str, ...], count: int) -> str:
+        sql = self._insert_sql.get((names, count))
         if sql is None:
             columns = ", ".join(f'"{n}"' for n in names)
-            sql = self._insert_sql[names] = (
-                f"INSERT INTO checkins ({columns}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
-                ' ON CONFLICT (employee_id, display_id, "window") DO NOTHING RETURNING id'
+            row = f"({', '.join('?' * len(names))})"
+            sql = self._insert_sql[(names, count)] = (
+                f"INSERT INTO checkins ({columns}) VALUES {', '.join([row] * count)}"  # noqa: S608
+                ' ON CONFLICT (employee_id, display_id, "window") DO NOTHING'
+                ' RETURNING id, employee_id, display_id, "window"'
             )
         return sql
 
