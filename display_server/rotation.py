@@ -147,15 +147,16 @@ class DisplayHub:
         for display_id, conns in self.connections.items():
             message = prepared.get(display_id) or self.token_message(display_id, window)
             batch.extend((conn, message) for conn in conns)
-        # The burst leaves little garbage; a full collection over 10,000 sockets' objects in
-        # the middle of it would delay every display after it.
         if not batch:
             return 0
+        expires_at = tokens.window_expires_at(window, self.state.settings.qr_period)
+        # The burst leaves little garbage; a full collection over 10,000 sockets' objects in
+        # the middle of it would delay every display after it.
         collecting = gc.isenabled()
         gc.disable()
         try:
             chunks = [
-                asyncio.create_task(send_chunk(batch[start : start + SEND_CHUNK]))
+                asyncio.create_task(send_chunk(batch[start : start + SEND_CHUNK], expires_at))
                 for start in range(0, len(batch), SEND_CHUNK)
             ]
             for task in chunks:  # a chunk held up by a peer may finish after we return
@@ -246,12 +247,17 @@ class DisplayHub:
             self.close_display(display_id, 1001)  # going away: the page reconnects
 
 
-async def send_chunk(batch: list[tuple[Connection, str]]) -> int:
-    """Send each its message; a peer whose last send still waits is skipped this time."""
+async def send_chunk(batch: list[tuple[Connection, str]], expires_at: float) -> int:
+    """Send each its message; a peer whose last send still waits is skipped this time. What a
+    held-up chunk has left when the window ends is dropped: a newer token is on its way, and a
+    page must never get an older token after a newer one."""
     sent = 0
     for conn, message in batch:
-        if not (conn.closing or conn.sending):
-            sent += await send(conn, message)
+        if conn.closing or conn.sending:
+            continue
+        if time.time() >= expires_at:
+            break
+        sent += await send(conn, message)
     return sent
 
 

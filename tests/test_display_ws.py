@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -18,8 +21,16 @@ from backend.app import create_app
 from backend.db import displays, utcnow
 from backend.demo import ensure_demo
 from backend.settings import Settings
+from backend.state import AppState
 from display_server.pairing import CREDENTIAL_COOKIE, revoke_display
-from display_server.rotation import checkin_message, hub_of
+from display_server.rotation import (
+    SEND_CHUNK,
+    Connection,
+    DisplayHub,
+    checkin_message,
+    hub_of,
+    sleep_until,
+)
 from tests.client import Phone
 from tests.conftest import app_db, make_settings, run
 from tests.test_api import code_for
@@ -238,3 +249,45 @@ def test_checkin_message_keeps_the_first_name_only() -> None:
         "at": "2025-01-02T00:00:00+00:00",
     }
     assert checkin_message({"name": "", "at": None})["name"] == ""
+
+
+def test_a_peer_that_stops_reading_holds_up_only_its_chunk_and_never_reorders(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, database_url, qr_period="1")
+    received: dict[int, list[int]] = {}
+
+    async def scenario() -> tuple[int, int, int]:
+        hub = DisplayHub(cast(AppState, SimpleNamespace(settings=settings)))
+        reads = asyncio.Event()
+
+        def display(display_id: int, *, stalls: bool = False) -> Connection:
+            async def asgi_send(message: Any) -> None:
+                if stalls:  # its transport paused writing until the peer reads again
+                    await reads.wait()
+                window = json.loads(message["text"])["window"]
+                received.setdefault(display_id, []).append(window)
+
+            return Connection(display_id, "192.0.2.1", asgi_send)
+
+        # Display 1 leads the first chunk; 2 .. SEND_CHUNK are behind it in that chunk.
+        for conn in [display(1, stalls=True)] + [display(i) for i in range(2, 2 * SEND_CHUNK + 2)]:
+            hub.connections[conn.display_id] = {conn}
+        window = tokens.current_window(settings.qr_period)
+        first = await hub.rotate(window, {})  # returns after half a period, chunk 1 held up
+        second = await hub.rotate(window + 1, hub.prepare(window + 1))  # skips display 1
+        await sleep_until(tokens.window_expires_at(window, settings.qr_period))
+        reads.set()  # the peer reads again after the window has ended
+        late = await asyncio.gather(*hub._sending)
+        return first, second, sum(late)
+
+    first, second, late = asyncio.run(scenario())
+    assert first == SEND_CHUNK + 1  # the second and third chunks
+    assert second == 2 * SEND_CHUNK  # everyone but display 1
+    assert late == 1  # display 1's own send; the rest of its chunk was dropped, not reordered
+    window = received[1][0]
+    assert received[1] == [window]
+    for display_id in range(2, SEND_CHUNK + 1):
+        assert received[display_id] == [window + 1]
+    for display_id in range(SEND_CHUNK + 1, 2 * SEND_CHUNK + 2):
+        assert received[display_id] == [window, window + 1]
