@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from backend.db import as_utc, utcnow
 from backend.devices import b64url_decode, verify_signature
 from backend.errors import ApiError
 from backend.lookups import HotPath
-from backend.schedules import classify
+from backend.schedules import DaySchedule, classify
 from backend.settings import Settings
 from backend.writer import PendingCheckin
 
@@ -142,21 +142,14 @@ async def check_in(
         pending = True
 
     try:
-        place, person = await _parties(hot, req, token.display_id, fresh=False)
+        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now, False)
     except ApiError:
         # Cached rows may be stale: a refusal is decided on fresh ones, in DESIGN's order.
-        place, person = await _parties(hot, req, token.display_id, fresh=True)
+        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now, True)
 
     tz = ZoneInfo(place["timezone"])
     local = now.astimezone(tz)
     flags = _flags(place, person, ip, now, settings, pending)
-    # The roster's shift when there is one; a night shift's check-out counts for the day before.
-    day, schedule = await hot.working_day(
-        employee_id=person["employee_id"],
-        agency_id=person["agency_id"],
-        unit_id=person["unit_id"],
-        local=local,
-    )
     values = {
         "employee_id": person["employee_id"],
         "device_id": req.device_id,
@@ -194,9 +187,11 @@ async def check_in(
 
 
 async def _parties(
-    hot: HotPath, req: CheckinRequest, display_id: int, *, fresh: bool
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The display's office and the phone's owner, checked in DESIGN's order."""
+    hot: HotPath, req: CheckinRequest, display_id: int, now: datetime, fresh: bool
+) -> tuple[dict[str, Any], dict[str, Any], tuple[date, DaySchedule | None]]:
+    """The display's office and the phone's owner, checked in DESIGN's order, and the working
+    day the scan counts for (the roster's shift when there is one; a night shift's check-out
+    counts for the day before)."""
     place = await hot.display(display_id, fresh=fresh)
     if place is None:
         raise ApiError("unknown_display")
@@ -204,7 +199,10 @@ async def _parties(
         raise ApiError("display_revoked")
     if not _DEVICE_ID.match(req.device_id):
         raise ApiError("unknown_device")
-    person = await hot.person(req.device_id, fresh=fresh)
+    # The owner and the day's schedule are read in one batch with the concurrent scans'.
+    person, day = await hot.person_and_day(
+        req.device_id, now.astimezone(ZoneInfo(place["timezone"])), fresh=fresh
+    )
     if person is None:
         raise ApiError("unknown_device")
     if person["revoked"]:
@@ -213,7 +211,8 @@ async def _parties(
         raise ApiError("bad_signature")
     if not person["active"]:
         raise ApiError("employee_inactive")
-    return place, person
+    assert day is not None  # found with the person
+    return place, person, day
 
 
 def _flags(

@@ -98,30 +98,18 @@ class Calendar:
         return cache[key]
 
 
-async def load_calendar(
-    db: Database,
-    *,
-    agency_ids: Iterable[int],
-    employee_ids: Sequence[int] | None,
-    start: date,
-    end: date,
-) -> Calendar:
-    """The schedules of ``employee_ids`` (None: everyone of the agencies) from start to end."""
-    agency_ids = sorted(set(agency_ids))
-    rules = await db.fetch_all(
-        work_schedules.select().where(
-            sa.or_(work_schedules.c.agency_id.is_(None), work_schedules.c.agency_id.in_(agency_ids))
-        )
+def _calendar_statements(agencies: Any, employee_ids: Any, start: Any, end: Any) -> list[Any]:
+    """Rules, holidays and roster entries; the arguments are values or bind parameters."""
+    rules = work_schedules.select().where(
+        sa.or_(work_schedules.c.agency_id.is_(None), work_schedules.c.agency_id.in_(agencies))
     )
-    off: dict[int, dict[date, str]] = {}
-    for row in await db.fetch_all(
+    off_days = (
         sa.select(holidays.c.agency_id, holidays.c.day, holidays.c.name)
-        .where(holidays.c.agency_id.in_(agency_ids))
+        .where(holidays.c.agency_id.in_(agencies))
         .where(holidays.c.active.is_(True))
         .where(holidays.c.day.between(start, end))
-    ):
-        off.setdefault(row["agency_id"], {})[row["day"]] = row["name"]
-    query = (
+    )
+    entries = (
         sa.select(
             roster_entries.c.employee_id,
             roster_entries.c.day,
@@ -132,21 +120,69 @@ async def load_calendar(
         .where(roster_entries.c.day.between(start, end))
     )
     if employee_ids is not None:
-        query = query.where(roster_entries.c.employee_id.in_(employee_ids))
+        entries = entries.where(roster_entries.c.employee_id.in_(employee_ids))
     else:
-        query = query.where(
+        entries = entries.where(
             roster_entries.c.employee_id.in_(
                 sa.select(employees.c.id)
                 .join(units)
-                .where(units.c.agency_id.in_(agency_ids))
+                .where(units.c.agency_id.in_(agencies))
                 .scalar_subquery()
             )
         )
+    return [rules, off_days, entries]
+
+
+# Built once with parameters, for callers that execute through SQLAlchemy (its compiled cache
+# then serves every batch of scans): see ``calendar_queries``.
+_PREPARED = {
+    by_employee: _calendar_statements(
+        sa.bindparam("agencies", expanding=True),
+        sa.bindparam("employees", expanding=True) if by_employee else None,
+        sa.bindparam("start"),
+        sa.bindparam("end"),
+    )
+    for by_employee in (False, True)
+}
+
+
+def calendar_queries(
+    *, agency_ids: Iterable[int], employee_ids: Sequence[int] | None, start: date, end: date
+) -> tuple[list[Any], dict[str, Any]]:
+    """``load_calendar``'s statements (prepared once) and their parameters, for
+    ``Connection.execute``; ``calendar_from`` turns the rows into a ``Calendar``."""
+    params: dict[str, Any] = {"agencies": sorted(set(agency_ids)), "start": start, "end": end}
+    if employee_ids is not None:
+        params["employees"] = list(employee_ids)
+    return _PREPARED[employee_ids is not None], params
+
+
+def calendar_from(
+    rules: Sequence[Any], off_days: Iterable[Any], entries: Iterable[Any]
+) -> Calendar:
+    """A ``Calendar`` from the rows of those statements (any rows indexable by column)."""
+    off: dict[int, dict[date, str]] = {}
+    for row in off_days:
+        off.setdefault(row["agency_id"], {})[row["day"]] = row["name"]
     roster: dict[tuple[int, date], tuple[time, time] | None] = {}
-    for row in await db.fetch_all(query):
+    for row in entries:
         hours = None if row["start_time"] is None else (row["start_time"], row["end_time"])
         roster[(row["employee_id"], row["day"])] = hours
     return Calendar(rules, off, roster)
+
+
+async def load_calendar(
+    db: Database,
+    *,
+    agency_ids: Iterable[int],
+    employee_ids: Sequence[int] | None,
+    start: date,
+    end: date,
+) -> Calendar:
+    """The schedules of ``employee_ids`` (None: everyone of the agencies) from start to end."""
+    statements = _calendar_statements(sorted(set(agency_ids)), employee_ids, start, end)
+    rules, off_days, entries = [await db.fetch_all(q) for q in statements]
+    return calendar_from(rules, off_days, entries)
 
 
 def working_day_on(

@@ -20,6 +20,7 @@ SQLite: one dedicated connection on one thread, WAL (set by the migrations) with
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,10 +29,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
+from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.db import checkins
 from backend.errors import ApiError
+from backend.rosters import Calendar, calendar_from, calendar_queries, load_calendar
 from backend.schedules import Classification
 
 log = logging.getLogger("presensi.writer")
@@ -58,14 +62,21 @@ class Batcher(Generic[T, R]):
         self._max = max_batch
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.batches = 0
         self.items = 0
 
     async def submit(self, item: T) -> R:
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        # While a batch runs, its loop is the caller's: asking for the running loop costs a
+        # getpid() system call on Python 3.11, and this is every check-in's path.
+        loop = self._loop
+        if self._task is None or loop is None:
+            loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
         self._queue.append((item, future))
         if self._task is None:
-            self._task = asyncio.create_task(self._drain())
+            self._loop = loop
+            self._task = loop.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -174,6 +185,7 @@ class SqliteRecords:
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="presensi-reader")
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._engine: sa.Engine | None = None  # over the reader's connection, on its thread
         # Values stored as SQLAlchemy stores them, so every other reader sees the same format.
         types = {c.name: c.type.dialect_impl(self._dialect) for c in checkins.c}
         self._bind = {n: t.bind_processor(self._dialect) for n, t in types.items()}
@@ -210,11 +222,31 @@ class SqliteRecords:
                 await loop.run_in_executor(thread, conn.close)
             thread.shutdown(wait=True)
         self._writer = self._reader = None
+        self._engine = None  # its one connection was the reader's, closed above
 
     async def load_people(self, device_ids: list[str]) -> list[Any]:
         return await asyncio.get_running_loop().run_in_executor(
             self._read_thread, self._load_people, device_ids
         )
+
+    async def load_calendar(self, db: Database, **query: Any) -> Calendar:
+        """``rosters.load_calendar`` on the reader's connection, through SQLAlchemy's compiled
+        cache (``databases`` compiles each statement anew: most of a batch's cost)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._read_thread, functools.partial(self._load_calendar, **query)
+        )
+
+    def _load_calendar(self, **query: Any) -> Calendar:
+        if self._engine is None:
+            self._engine = sa.create_engine(
+                "sqlite://", creator=lambda: self._reader, poolclass=sa.pool.StaticPool
+            )
+        statements, params = calendar_queries(**query)
+        with self._engine.connect() as conn:
+            rules, off_days, entries = [
+                list(conn.execute(q, params).mappings()) for q in statements
+            ]
+        return calendar_from(rules, off_days, entries)
 
     def _load_people(self, device_ids: list[str]) -> list[dict[str, Any] | None]:
         assert self._reader is not None
@@ -398,6 +430,9 @@ class PostgresRecords:
             if conn is not None:
                 await conn.close()
         self._writer = self._reader = None
+
+    async def load_calendar(self, db: Database, **query: Any) -> Calendar:
+        return await load_calendar(db, **query)
 
     async def load_people(self, device_ids: list[str]) -> list[Any]:
         rows = await self._reader.fetch(self._person_sql, list(set(device_ids)))
