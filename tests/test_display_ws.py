@@ -254,7 +254,7 @@ def test_checkin_message_keeps_the_first_name_only() -> None:
 def test_a_peer_that_stops_reading_holds_up_only_its_chunk_and_never_reorders(
     tmp_path: Path, database_url: str
 ) -> None:
-    settings = make_settings(tmp_path, database_url, qr_period="1")
+    settings = make_settings(tmp_path, database_url, qr_period="2")
     received: dict[int, list[int]] = {}
 
     async def scenario() -> tuple[int, int, int]:
@@ -273,7 +273,8 @@ def test_a_peer_that_stops_reading_holds_up_only_its_chunk_and_never_reorders(
         # Display 1 leads the first chunk; 2 .. SEND_CHUNK are behind it in that chunk.
         for conn in [display(1, stalls=True)] + [display(i) for i in range(2, 2 * SEND_CHUNK + 2)]:
             hub.connections[conn.display_id] = {conn}
-        window = tokens.current_window(settings.qr_period)
+        window = tokens.current_window(settings.qr_period) + 1
+        await sleep_until(window * settings.qr_period)  # a whole window ahead, as the loop does
         first = await hub.rotate(window, {})  # returns after half a period, chunk 1 held up
         second = await hub.rotate(window + 1, hub.prepare(window + 1))  # skips display 1
         await sleep_until(tokens.window_expires_at(window, settings.qr_period))
