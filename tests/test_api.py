@@ -181,6 +181,27 @@ def test_unknown_device(client: TestClient, settings: Settings, world: dict[str,
     assert_refused(client, response, 401, "unknown_device")
 
 
+def test_checkin_answers_carry_the_api_headers(
+    client: TestClient, settings: Settings, world: dict[str, Any]
+) -> None:
+    """Check-ins are answered ahead of the middleware (backend/fastpath.py), with its headers."""
+    expected = client.get("/api/v1/time").headers
+    assert "content-security-policy" in expected and "strict-transport-security" in expected
+    phone = enrolled(client, settings, world["employees"][0]["nip"])
+    token = current_token(settings, world["display"]["id"])
+    accepted = phone.check_in(token)
+    refused = Phone(client).check_in(token, device_id="d_nosuchdevice0000")
+    assert (accepted.status_code, refused.status_code) == (201, 401)
+    for response in (accepted, refused):
+        assert response.headers["content-type"] == "application/json"
+        assert int(response.headers["content-length"]) == len(response.content)
+        for name, value in expected.items():
+            if name not in ("content-length", "content-type"):
+                assert response.headers[name] == value, name
+    other = client.get("/api/v1/checkins")  # any other method still goes through the routes
+    assert other.status_code == 405 and error_code(other) == "method_not_allowed"
+
+
 def test_device_revoked_by_new_enrolment(
     client: TestClient, settings: Settings, world: dict[str, Any], phone: Phone
 ) -> None:
