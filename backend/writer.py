@@ -32,10 +32,11 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from backend.db import checkins
 from backend.errors import ApiError
-from backend.rosters import Calendar, calendar_from, calendar_queries, load_calendar
+from backend.rosters import Calendar, calendar_from, calendar_queries
 from backend.schedules import Classification
 
 log = logging.getLogger("presensi.writer")
@@ -418,6 +419,7 @@ class PostgresRecords:
         self._reader: Any = None
         self._pg_types = {c.name: c.type.compile(dialect=self._dialect) for c in checkins.c}
         self._person_sql = PERSON_SQL.format(ids="= ANY($1::text[])")
+        self._engine: AsyncEngine | None = None  # for the calendar's prepared statements
 
     async def start(self) -> None:
         import asyncpg
@@ -430,9 +432,21 @@ class PostgresRecords:
             if conn is not None:
                 await conn.close()
         self._writer = self._reader = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
 
     async def load_calendar(self, db: Database, **query: Any) -> Calendar:
-        return await load_calendar(db, **query)
+        """``rosters.load_calendar`` through SQLAlchemy's compiled cache (see SqliteRecords)."""
+        if self._engine is None:
+            url = self._dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+            self._engine = create_async_engine(url, pool_size=1, max_overflow=2)
+        statements, params = calendar_queries(**query)
+        async with self._engine.connect() as conn:
+            rules, off_days, entries = [
+                (await conn.execute(q, params)).mappings().all() for q in statements
+            ]
+        return calendar_from(rules, off_days, entries)
 
     async def load_people(self, device_ids: list[str]) -> list[Any]:
         rows = await self._reader.fetch(self._person_sql, list(set(device_ids)))
