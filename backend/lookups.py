@@ -22,14 +22,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from databases import Database
 
+from backend import rosters
 from backend.db import displays, offices
 from backend.devices import load_public_key
-from backend.rosters import Calendar, out_closes
+from backend.rosters import Calendar
 from backend.schedules import DaySchedule
 from backend.writer import MAX_BATCH, Batcher, CheckinWriter, Records, open_records
 
@@ -112,21 +112,14 @@ class DayQuery:
 
 
 def working_day_on(calendar: Calendar, q: DayQuery) -> tuple[date, DaySchedule | None]:
-    """The decision of ``backend.rosters.working_day`` on a calendar already loaded.
-
-    Kept identical to it (tests/test_writer.py compares the two); once rosters offers this
-    split itself, call that instead.
-    """
-    tz = q.local.tzinfo if isinstance(q.local.tzinfo, ZoneInfo) else ZoneInfo(str(q.local.tzinfo))
-    today = q.local.date()
-    yesterday = today - timedelta(days=1)
-    current = calendar.schedule(q.employee_id, q.agency_id, q.unit_id, today, tz)
-    if current is not None and q.local >= current.in_opens:
-        return today, current
-    previous = calendar.schedule(q.employee_id, q.agency_id, q.unit_id, yesterday, tz)
-    if previous is not None and previous.middle <= q.local < out_closes(previous, current):
-        return yesterday, previous
-    return today, current
+    """``backend.rosters.working_day_on`` for one batched query."""
+    return rosters.working_day_on(
+        calendar,
+        employee_id=q.employee_id,
+        agency_id=q.agency_id,
+        unit_id=q.unit_id,
+        local=q.local,
+    )
 
 
 WorkingDay = tuple[date, DaySchedule | None]
