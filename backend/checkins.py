@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from backend import tokens
 from backend.db import as_utc, utcnow
-from backend.devices import b64url_decode, verify_signature
+from backend.devices import b64url_decode, raw_signature
 from backend.errors import ApiError
-from backend.lookups import HotPath
+from backend.lookups import HotPath, Scan
 from backend.schedules import DaySchedule, classify
 from backend.settings import Settings
 from backend.writer import PendingCheckin
@@ -199,15 +199,23 @@ async def _parties(
         raise ApiError("display_revoked")
     if not _DEVICE_ID.match(req.device_id):
         raise ApiError("unknown_device")
-    # The owner and the day's schedule are read in one batch with the concurrent scans'.
-    person, day = await hot.person_and_day(
-        req.device_id, now.astimezone(ZoneInfo(place["timezone"])), fresh=fresh
+    # The owner, the day's schedule and the signature's verdict come from one batch with the
+    # concurrent scans' (backend/lookups.py).
+    found = await hot.parties(
+        Scan(
+            req.device_id,
+            now.astimezone(ZoneInfo(place["timezone"])),
+            raw_signature(req.signature),
+            req.message(),
+            fresh,
+        )
     )
+    person, day = found.person, found.day
     if person is None:
         raise ApiError("unknown_device")
     if person["revoked"]:
         raise ApiError("device_revoked")
-    if not verify_signature(person["key"], req.signature, req.message()):
+    if not found.signature_valid:
         raise ApiError("bad_signature")
     if not person["active"]:
         raise ApiError("employee_inactive")

@@ -59,8 +59,9 @@ def hash_code(secret_key: bytes, purpose: str, code: str) -> str:
     return hmac.new(secret_key, message, hashlib.sha256).hexdigest()
 
 
-def load_public_key(jwk: Any) -> ec.EllipticCurvePublicKey:
-    """Accept a P-256 public JWK exactly as WebCrypto exports it; raise ValueError otherwise."""
+def public_point(jwk: Any) -> bytes:
+    """A P-256 public JWK, exactly as WebCrypto exports it, as an uncompressed SEC1 point
+    (not yet checked to lie on the curve); raise ValueError for anything else."""
     if not isinstance(jwk, dict):
         raise ValueError("public_key must be a JWK object")
     if jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
@@ -73,8 +74,21 @@ def load_public_key(jwk: Any) -> ec.EllipticCurvePublicKey:
         raise ValueError("public_key x and y must be base64url") from exc
     if len(x) != _P256_COORD or len(y) != _P256_COORD:
         raise ValueError("public_key x and y must be 32 bytes each")
-    # Uncompressed SEC1 point; raises ValueError for a point not on the curve.
-    return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + x + y)
+    return b"\x04" + x + y
+
+
+def load_public_key(jwk: Any) -> ec.EllipticCurvePublicKey:
+    """``public_point`` parsed; raises ValueError for a point not on the curve."""
+    return ec.EllipticCurvePublicKey.from_encoded_point(_P256, public_point(jwk))
+
+
+def raw_signature(signature_b64: str) -> bytes | None:
+    """A WebCrypto P-256 signature (base64url ``r||s``) as 64 bytes, or None if it is not one."""
+    try:
+        raw = b64url_decode(signature_b64)
+    except (ValueError, binascii.Error):
+        return None
+    return raw if len(raw) == 2 * _P256_COORD else None
 
 
 def p1363_to_der(signature: bytes) -> bytes:

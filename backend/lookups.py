@@ -28,9 +28,10 @@ from databases import Database
 
 from backend import rosters
 from backend.db import displays, offices
-from backend.devices import load_public_key
+from backend.devices import public_point
 from backend.rosters import Calendar
 from backend.schedules import DaySchedule
+from backend.verifier import Item, SignatureVerifier
 from backend.writer import MAX_BATCH, Batcher, CheckinWriter, Records, open_records
 
 K = TypeVar("K", bound=Hashable)
@@ -126,40 +127,56 @@ WorkingDay = tuple[date, DaySchedule | None]
 
 
 @dataclass(frozen=True)
-class PersonDay:
+class Scan:
+    """What the read stage needs of one check-in."""
+
     device_id: str
     local: datetime  # the scan's time in the display's zone
-    fresh: bool
+    signature: bytes | None  # raw r||s, None when it could not be decoded
+    message: bytes  # what the phone signed
+    fresh: bool  # read the phone and owner again, ignoring the cache
+
+
+@dataclass(frozen=True)
+class Parties:
+    """A scan's phone and owner (None: unknown device), the working day it counts for, and
+    whether its signature is the phone's (checked only for a known, unrevoked phone)."""
+
+    person: dict[str, Any] | None
+    day: WorkingDay | None
+    signature_valid: bool
 
 
 class HotPath:
     """Everything a check-in reads and writes, shared by the requests of one process."""
 
-    def __init__(self, db: Database, records: Records) -> None:
+    def __init__(self, db: Database, records: Records, *, signature_helpers: int = 0) -> None:
         self.db = db
         self.records = records
         self.writer = CheckinWriter(records)
+        self.verifier = SignatureVerifier(signature_helpers)
         self._people: Batcher[str, dict[str, Any] | None] = Batcher(self._load_people, MAX_BATCH)
         self._displays: TTLCache[int, dict[str, Any]] = TTLCache(DISPLAY_TTL)
         self._persons: TTLCache[str, dict[str, Any]] = TTLCache(PERSON_TTL)
         self._days: Batcher[DayQuery, tuple[date, DaySchedule | None]] = Batcher(
             self._working_days, MAX_BATCH
         )
-        self._people_days: Batcher[PersonDay, tuple[dict[str, Any] | None, WorkingDay | None]] = (
-            Batcher(self._load_people_days, MAX_BATCH)
-        )
+        self._scans: Batcher[Scan, Parties] = Batcher(self._read_scans, MAX_BATCH)
 
     @classmethod
-    def for_url(cls, db: Database, database_url: str) -> HotPath:
-        return cls(db, open_records(database_url))
+    def for_url(cls, db: Database, database_url: str, *, signature_helpers: int) -> HotPath:
+        return cls(db, open_records(database_url), signature_helpers=signature_helpers)
 
     async def start(self) -> None:
         await self.records.start()
+        await self.verifier.start()
         if os.environ.get(SERVING_ENV):
             tune_gc()
 
     async def stop(self) -> None:
         await self.writer.close()
+        await self._scans.close()
+        await self.verifier.stop()
         await self.records.stop()
 
     @contextlib.asynccontextmanager
@@ -194,7 +211,7 @@ class HotPath:
         return await self._displays.get(display_id, load, fresh=fresh)
 
     async def person(self, device_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
-        """The phone and its owner, with the public key already parsed."""
+        """The phone and its owner, with the public key as a SEC1 point."""
         if not fresh:
             hit = self._persons.peek(device_id)
             if hit is not None:
@@ -207,49 +224,54 @@ class HotPath:
         for row in await self.records.load_people(device_ids):
             person = None
             if row is not None:
-                person = {**row, "key": load_public_key(json.loads(row["public_key"]))}
+                person = {**row, "point": public_point(json.loads(row["public_key"]))}
                 self._persons.put(row["id"], person)
             people.append(person)
         return people
 
-    async def person_and_day(
-        self, device_id: str, local: datetime, *, fresh: bool = False
-    ) -> tuple[dict[str, Any] | None, WorkingDay | None]:
-        """``person`` and its owner's ``working_day`` for a scan at ``local``, in one batch with
-        the concurrent scans' (one await, one read of the people not cached, one calendar)."""
-        return await self._people_days.submit(PersonDay(device_id, local, fresh))
+    async def parties(self, scan: Scan) -> Parties:
+        """The phone's owner, the working day and the signature's verdict for one scan, read
+        and verified in one batch with the concurrent scans': one read of the phones not
+        cached, then the signatures (in the helper process) while the calendar loads."""
+        return await self._scans.submit(scan)
 
-    async def _load_people_days(
-        self, items: list[PersonDay]
-    ) -> list[tuple[dict[str, Any] | None, WorkingDay | None] | Exception]:
+    async def _read_scans(self, scans: list[Scan]) -> list[Parties | Exception]:
         people: dict[str, dict[str, Any] | None] = {}
         missing: list[str] = []
-        for item in items:
-            cached = None if item.fresh else self._persons.peek(item.device_id)
+        for scan in scans:
+            cached = None if scan.fresh else self._persons.peek(scan.device_id)
             if cached is None:
-                missing.append(item.device_id)
+                missing.append(scan.device_id)
             else:
-                people[item.device_id] = cached
+                people[scan.device_id] = cached
         if missing:
             people.update(zip(missing, await self._load_people(missing), strict=True))
+        to_verify: list[int] = []
+        signed: list[Item] = []
         queries: list[DayQuery | None] = []
-        for item in items:
-            person = people[item.device_id]
+        for n, scan in enumerate(scans):
+            person = people[scan.device_id]
+            if person is None:
+                queries.append(None)
+                continue
             queries.append(
-                None
-                if person is None
-                else DayQuery(
-                    person["employee_id"], person["agency_id"], person["unit_id"], item.local
-                )
+                DayQuery(person["employee_id"], person["agency_id"], person["unit_id"], scan.local)
             )
-        days = iter(await self._working_days([q for q in queries if q is not None]))
-        results: list[tuple[dict[str, Any] | None, WorkingDay | None] | Exception] = []
-        for item, query in zip(items, queries, strict=True):
+            if not person["revoked"] and scan.signature is not None:
+                to_verify.append(n)
+                signed.append((person["point"], scan.signature, scan.message))
+        verdicts = asyncio.ensure_future(self.verifier.verify(signed))
+        try:
+            days = iter(await self._working_days([q for q in queries if q is not None]))
+        finally:
+            valid = dict(zip(to_verify, await verdicts, strict=True))
+        results: list[Parties | Exception] = []
+        for n, (scan, query) in enumerate(zip(scans, queries, strict=True)):
             day = None if query is None else next(days)
             if isinstance(day, Exception):
                 results.append(day)
             else:
-                results.append((people[item.device_id], day))
+                results.append(Parties(people[scan.device_id], day, valid.get(n, False)))
         return results
 
     async def working_day(

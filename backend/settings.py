@@ -107,6 +107,13 @@ SETTINGS: tuple[Setting, ...] = (
         "127.0.0.1",
         "Comma-separated proxy addresses whose X-Forwarded-For header is trusted for client IPs.",
     ),
+    Setting(
+        "SIGNATURE_HELPERS",
+        int,
+        1,
+        "Helper processes beside each server process that verify phones' signatures, so other "
+        "CPU cores do that work during a rush; 0 verifies inside the server process.",
+    ),
     Setting("LOG_LEVEL", str, "info", "Logging level: debug, info, warning, error."),
     Setting(
         "LOG_FORMAT",
@@ -139,6 +146,7 @@ class Settings:
     enrol_limit_window: int = 900
     max_body_bytes: int = 8192
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    signature_helpers: int = 1
     log_level: str = "info"
     log_format: str = "text"
     default_timezone: str = "Asia/Jakarta"
@@ -230,6 +238,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for name in ("QR_PERIOD", "QR_GRACE_WINDOWS", "ENROLMENT_CODE_TTL", "MAX_BODY_BYTES"):
         if raw[name] < (0 if name == "QR_GRACE_WINDOWS" else 1):
             raise ValueError(f"{ENV_PREFIX}{name} must be positive, got {raw[name]}")
+    if raw["SIGNATURE_HELPERS"] < 0:
+        raise ValueError(f"{ENV_PREFIX}SIGNATURE_HELPERS must be 0 or more")
     return Settings(
         data_dir=data_dir,
         database_url=normalise_database_url(database_url),
@@ -244,6 +254,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         enrol_limit_window=raw["ENROL_LIMIT_WINDOW"],
         max_body_bytes=raw["MAX_BODY_BYTES"],
         trusted_proxies=tuple(p.strip() for p in raw["TRUSTED_PROXIES"].split(",") if p.strip()),
+        signature_helpers=raw["SIGNATURE_HELPERS"],
         log_level=raw["LOG_LEVEL"].lower(),
         log_format=_log_format(raw["LOG_FORMAT"]),
         default_timezone=raw["DEFAULT_TIMEZONE"],

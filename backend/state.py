@@ -27,7 +27,7 @@ class AppState:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.hot = HotPath.for_url(self.db, s.database_url)
+        self.hot = HotPath.for_url(self.db, s.database_url, signature_helpers=s.signature_helpers)
         self.enrol_nip_limiter = RateLimiter(s.enrol_limit_per_nip, s.enrol_limit_window)
         self.enrol_ip_limiter = RateLimiter(s.enrol_limit_per_ip, s.enrol_limit_window)
 

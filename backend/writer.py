@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -194,9 +195,6 @@ class SqliteRecords:
         self._insert_sql: dict[tuple[tuple[str, ...], int], str] = {}
         self._variables: int | None = None
         self._procs_for: dict[tuple[str, ...], list[tuple[int, Callable[[Any], Any]]]] = {}
-        self._history_sql = (
-            "SELECT 1 FROM checkins WHERE employee_id = ? AND local_date = ? LIMIT 1"
-        )
         self._read_back_sql = (
             "SELECT id, status, kind, at, late_minutes, category FROM checkins"
             ' WHERE employee_id = ? AND display_id = ? AND "window" = ?'
@@ -283,56 +281,75 @@ class SqliteRecords:
     def _write_all(
         self, conn: sqlite3.Connection, items: list[PendingCheckin]
     ) -> list[Written | Exception]:
-        display_ids = list({i.values["display_id"] for i in items})
-        device_ids = list({i.values["device_id"] for i in items})
+        # Python's sqlite3 hands the GIL back and forth around every row it steps through, and
+        # while the event loop is busy each hand-back waits for the interpreter's switch
+        # interval. So every statement here answers in one row (json_group_array) or none:
+        # a batch costs about ten steps, not three per check-in.
         display_state = dict(
-            conn.execute(
-                "SELECT id, revoked_at IS NOT NULL FROM displays"  # noqa: S608 (only ?s)
-                f" WHERE id IN ({', '.join('?' * len(display_ids))})",
-                display_ids,
-            ).fetchall()
+            self._json_rows(
+                conn,
+                "SELECT json_group_array(json_array(id, revoked_at IS NOT NULL))"
+                " FROM displays WHERE id IN ({})",
+                list({i.values["display_id"] for i in items}),
+            )
         )
         device_state = {
-            device_id: (revoked, active)
-            for device_id, revoked, active in conn.execute(
-                "SELECT d.id, d.revoked_at IS NOT NULL, e.active FROM devices d"  # noqa: S608
-                " JOIN employees e ON e.id = d.employee_id"
-                f" WHERE d.id IN ({', '.join('?' * len(device_ids))})",
-                device_ids,
+            device_id: (bool(revoked), bool(active))
+            for device_id, revoked, active in self._json_rows(
+                conn,
+                "SELECT json_group_array(json_array(d.id, d.revoked_at IS NOT NULL, e.active))"
+                " FROM devices d JOIN employees e ON e.id = d.employee_id WHERE d.id IN ({})",
+                list({i.values["device_id"] for i in items}),
             )
         }
-        at_proc, date_proc = self._bind["at"], self._bind["local_date"]
-        assert at_proc is not None and date_proc is not None
-        results: list[Written | Exception | None] = [None] * len(items)
-        seen: set[tuple[int, date]] = set()
+        date_proc = self._bind["local_date"]
+        assert date_proc is not None
+        live = [
+            n
+            for n, item in enumerate(items)
+            if _refusal(
+                display_state.get(item.values["display_id"]),
+                device_state.get(item.values["device_id"]),
+            )
+            is None
+        ]
+        history = self._days_with_scans(
+            conn,
+            {
+                (items[n].values["employee_id"], items[n].values["local_date"])
+                for n in live
+                if items[n].needs_history
+            },
+        )
         rows: dict[int, dict[str, Any]] = {}
         first_of_key: dict[tuple[Any, ...], int] = {}
-        for n, item in enumerate(items):
-            v = item.values
-            refusal = _refusal(display_state.get(v["display_id"]), device_state.get(v["device_id"]))
-            if refusal is not None:
-                results[n] = refusal
-                continue
-            day = (v["employee_id"], v["local_date"])
-            scanned_before = item.needs_history and (
-                day in seen
-                or conn.execute(self._history_sql, (day[0], date_proc(day[1]))).fetchone()
-                is not None
-            )
-            rows[n] = _with_verdict(item, scanned_before)
-            seen.add(day)  # a later scan in this batch, same day, comes after this one
+        for n in live:
+            v = items[n].values
+            day = (v["employee_id"], date_proc(v["local_date"]))
+            rows[n] = _with_verdict(items[n], day in history)
+            history.add(day)  # a later scan in this batch, same day, comes after this one
             first_of_key.setdefault((v["employee_id"], v["display_id"], v["window"]), n)
 
-        # One multi-row INSERT for the batch (a repeat of a stored scan inserts nothing).
+        # Multi-row INSERTs for the batch (a repeat of a stored scan inserts nothing).
         created = self._insert_rows(conn, [rows[n] for n in first_of_key.values()])
-        used: list[tuple[str, str]] = []
-        for n, row in rows.items():
-            v = items[n].values
+        results: list[Written | Exception] = []
+        new_devices: set[str] = set()
+        for n, item in enumerate(items):
+            v = item.values
+            if n not in rows:
+                refusal = _refusal(
+                    display_state.get(v["display_id"]), device_state.get(v["device_id"])
+                )
+                assert refusal is not None
+                results.append(refusal)
+                continue
             key = (v["employee_id"], v["display_id"], v["window"])
             new_id = created.pop(key, None) if first_of_key[key] == n else None
             if new_id is not None:
-                used.append((at_proc(v["at"]), v["device_id"]))
-                results[n] = Written(True, {"id": new_id, **{k: row[k] for k in READ_BACK[1:]}})
+                new_devices.add(v["device_id"])
+                results.append(
+                    Written(True, {"id": new_id, **{k: rows[n][k] for k in READ_BACK[1:]}})
+                )
                 continue
             stored = dict(
                 zip(READ_BACK, conn.execute(self._read_back_sql, key).fetchone(), strict=True)
@@ -341,22 +358,55 @@ class SqliteRecords:
                 result_proc = self._result[name]
                 if result_proc is not None and stored[name] is not None:
                     stored[name] = result_proc(stored[name])
-            results[n] = Written(False, stored)
-        if used:
-            conn.executemany("UPDATE devices SET last_used_at = ? WHERE id = ?", used)
-        return [r for r in results if r is not None]
+            results.append(Written(False, stored))
+        if new_devices:
+            at_proc = self._bind["at"]
+            assert at_proc is not None
+            ids = list(new_devices)
+            conn.execute(
+                f"UPDATE devices SET last_used_at = ? WHERE id IN ({', '.join('?' * len(ids))})",  # noqa: S608
+                [at_proc(items[0].values["at"]), *ids],
+            )
+        return results
+
+    def _json_rows(self, conn: sqlite3.Connection, sql: str, ids: list[Any]) -> list[Any]:
+        """The rows of a ``json_group_array`` query over ``IN ({})`` filled with ``ids``."""
+        if not ids:
+            return []
+        (found,) = conn.execute(sql.format(", ".join("?" * len(ids))), ids).fetchone()
+        return json.loads(found) if found else []
+
+    def _days_with_scans(
+        self, conn: sqlite3.Connection, days: set[tuple[int, date]]
+    ) -> set[tuple[int, str]]:
+        """Which (employee, working day) pairs already have a scan, local_date as stored."""
+        if not days:
+            return set()
+        date_proc = self._bind["local_date"]
+        assert date_proc is not None
+        params = [value for e, d in days for value in (e, date_proc(d))]
+        (found,) = conn.execute(
+            "SELECT json_group_array(json_array(employee_id, local_date)) FROM"  # noqa: S608
+            " (SELECT DISTINCT employee_id, local_date FROM checkins"
+            f" WHERE (employee_id, local_date) IN (VALUES {', '.join(['(?, ?)'] * len(days))}))",
+            params,
+        ).fetchone()
+        return {(e, d) for e, d in json.loads(found)} if found else set()
 
     def _insert_rows(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]]
     ) -> dict[tuple[Any, ...], int]:
         """Insert new scans, as few statements as SQLite's bound-variable limit allows; the ids
-        of the rows inserted, by scan key (``ON CONFLICT DO NOTHING`` skips stored scans)."""
+        of the rows inserted, by scan key (``ON CONFLICT DO NOTHING`` skips stored scans).
+
+        ``RETURNING`` would step once per row, so the ids are read back in one row instead:
+        the write lock is held, and SQLite gives new rows ids above the largest one."""
         if not rows:
             return {}
         names = tuple(rows[0])
         procs = self._procs(names)
         per_statement = max(1, self._max_variables(conn) // len(names))
-        created: dict[tuple[Any, ...], int] = {}
+        (before,) = conn.execute("SELECT coalesce(max(id), 0) FROM checkins").fetchone()
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             params: list[Any] = []
@@ -368,11 +418,13 @@ class SqliteRecords:
                     if values[n] is not None:
                         values[n] = proc(values[n])
                 params += values
-            for new_id, employee_id, display_id, window in conn.execute(
-                self._insert(names, len(chunk)), params
-            ):
-                created[(employee_id, display_id, window)] = new_id
-        return created
+            conn.execute(self._insert(names, len(chunk)), params)
+        (found,) = conn.execute(
+            'SELECT json_group_array(json_array(id, employee_id, display_id, "window"))'
+            " FROM checkins WHERE id > ?",
+            (before,),
+        ).fetchone()
+        return {(e, d, w): new_id for new_id, e, d, w in json.loads(found)}
 
     def _max_variables(self, conn: sqlite3.Connection) -> int:
         if self._variables is None:
@@ -396,7 +448,6 @@ class SqliteRecords:
             sql = self._insert_sql[(names, count)] = (
                 f"INSERT INTO checkins ({columns}) VALUES {', '.join([row] * count)}"  # noqa: S608
                 ' ON CONFLICT (employee_id, display_id, "window") DO NOTHING'
-                ' RETURNING id, employee_id, display_id, "window"'
             )
         return sql
 

@@ -109,6 +109,9 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: str) -> Settin
         "PRESENSI_PUBLIC_URL": "https://presensi.test",
         "PRESENSI_QR_KEYS": QR_KEYS,
         "PRESENSI_SECRET_KEY": "test-secret-key-0123456789",
+        # In-process apps verify signatures themselves (no helper process per test);
+        # tests/test_verifier.py and every real `presensi serve` in the tests use the helper.
+        "PRESENSI_SIGNATURE_HELPERS": "0",
         **{f"PRESENSI_{k.upper()}": v for k, v in overrides.items()},
     }
     return load_settings(env)
