@@ -188,6 +188,21 @@ def wait_result(page: Page, state: str) -> None:
     page.locator(f'#result[data-state="{state}"]').wait_for(state="visible")
 
 
+def enrolled_page(context: BrowserContext, server: LiveServer, person: dict[str, str]) -> Page:
+    """A new phone, enrolled for ``person`` and on its scan screen."""
+    page = context.new_page()
+    enrol(page, server, person)
+    page.locator("#screen-scan").wait_for(state="visible")
+    return page
+
+
+def scan(page: Page, camera: Path, qr_text: str, outcome: str) -> None:
+    """Point the camera at ``qr_text``, open the camera again and wait for ``outcome``."""
+    show_camera(camera, qr_text)
+    page.reload()  # opens the camera again, now on that code
+    wait_result(page, outcome)
+
+
 def test_enrol_scan_the_display_and_repeat(
     server: LiveServer,
     demo: dict[str, Any],
@@ -199,15 +214,11 @@ def test_enrol_scan_the_display_and_repeat(
     person = demo["employees"][0]
     qr_text = display_qr_text(chromium, server, database_url, demo["display"]["pairing_code"])
     assert qr_text.startswith(server.url + "/s#v1.")
-    page = context.new_page()
-    enrol(page, server, person)
-    page.locator("#screen-scan").wait_for(state="visible")
+    page = enrolled_page(context, server, person)
     assert person["name"] in page.inner_text("#owner")
     assert records(database_url) == []
 
-    show_camera(camera, qr_text)
-    page.reload()  # opens the camera again, now on the display's code
-    wait_result(page, "ok")
+    scan(page, camera, qr_text, "ok")
     assert page.inner_text("#result-name") == person["name"]
     assert page.get_attribute("body", "data-decoder") == "wasm"  # no BarcodeDetector here
     [row] = records(database_url)
@@ -238,12 +249,8 @@ def test_expired_code_says_scan_again(
     camera: Path,
     database_url: str,
 ) -> None:
-    page = context.new_page()
-    enrol(page, server, demo["employees"][0])
-    page.locator("#screen-scan").wait_for(state="visible")
-    show_camera(camera, token_url(server, demo["display"]["id"], offset=-3))
-    page.reload()
-    wait_result(page, "bad")
+    page = enrolled_page(context, server, demo["employees"][0])
+    scan(page, camera, token_url(server, demo["display"]["id"], offset=-3), "bad")
     assert "kedaluwarsa" in page.inner_text("#result-message")
     assert "Pindai lagi" in page.inner_text("#result-message")
     assert records(database_url) == []
@@ -259,13 +266,9 @@ def test_a_key_that_is_not_the_enrolled_one_is_refused(
     camera: Path,
     database_url: str,
 ) -> None:
-    page = context.new_page()
-    enrol(page, server, demo["employees"][1])
-    page.locator("#screen-scan").wait_for(state="visible")
+    page = enrolled_page(context, server, demo["employees"][1])
     assert page.evaluate(SET_FOREIGN_KEY) is True
-    show_camera(camera, token_url(server, demo["display"]["id"]))
-    page.reload()
-    wait_result(page, "bad")
+    scan(page, camera, token_url(server, demo["display"]["id"]), "bad")
     assert "tidak cocok" in page.inner_text("#result-message")
     assert "kode pendaftaran baru" in page.inner_text("#result-message")
     assert records(database_url) == []

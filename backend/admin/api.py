@@ -132,22 +132,29 @@ async def list_agencies(request: Request, me: Principal) -> Any:
     return await paged(request, agencies.query(me, request.query_params.get("q", "")))
 
 
-async def create_agency(request: Request, me: Principal) -> Any:
-    db = AppState.of(request).db
-    agency_id = await agencies.save(db, me, None, await body_of(request), request_ip(request))
-    return as_dict(
-        await db.fetch_one(agencies_table.select().where(agencies_table.c.id == agency_id))
-    )
+def create_and_update(module: Any, table: sa.Table, id_param: str) -> tuple[Handler, Handler]:
+    """POST and PATCH handlers for a record that ``module.save`` validates and writes; both
+    answer with the stored row."""
+
+    async def stored(db: Any, record_id: int) -> Any:
+        return as_dict(await db.fetch_one(table.select().where(table.c.id == record_id)))
+
+    async def create(request: Request, me: Principal) -> Any:
+        db = AppState.of(request).db
+        record_id = await module.save(db, me, None, await body_of(request), request_ip(request))
+        return await stored(db, record_id)
+
+    async def update(request: Request, me: Principal) -> Any:
+        db = AppState.of(request).db
+        record_id = ident(request, id_param)
+        data = await merged(request, table, record_id)
+        await module.save(db, me, record_id, data, request_ip(request))
+        return await stored(db, record_id)
+
+    return create, update
 
 
-async def update_agency(request: Request, me: Principal) -> Any:
-    db = AppState.of(request).db
-    agency_id = ident(request, "agency_id")
-    data = await merged(request, agencies_table, agency_id)
-    await agencies.save(db, me, agency_id, data, request_ip(request))
-    return as_dict(
-        await db.fetch_one(agencies_table.select().where(agencies_table.c.id == agency_id))
-    )
+create_agency, update_agency = create_and_update(agencies, agencies_table, "agency_id")
 
 
 async def list_units(request: Request, me: Principal) -> Any:
@@ -155,40 +162,14 @@ async def list_units(request: Request, me: Principal) -> Any:
     return await paged(request, units.query(me, request.query_params.get("q", ""), agency_id))
 
 
-async def create_unit(request: Request, me: Principal) -> Any:
-    db = AppState.of(request).db
-    unit_id = await units.save(db, me, None, await body_of(request), request_ip(request))
-    return as_dict(await db.fetch_one(units_table.select().where(units_table.c.id == unit_id)))
-
-
-async def update_unit(request: Request, me: Principal) -> Any:
-    db = AppState.of(request).db
-    unit_id = ident(request, "unit_id")
-    data = await merged(request, units_table, unit_id)
-    await units.save(db, me, unit_id, data, request_ip(request))
-    return as_dict(await db.fetch_one(units_table.select().where(units_table.c.id == unit_id)))
+create_unit, update_unit = create_and_update(units, units_table, "unit_id")
 
 
 async def list_offices(request: Request, me: Principal) -> Any:
     return await paged(request, offices.query(me, request.query_params.get("q", "")))
 
 
-async def create_office(request: Request, me: Principal) -> Any:
-    db = AppState.of(request).db
-    office_id = await offices.save(db, me, None, await body_of(request), request_ip(request))
-    return as_dict(
-        await db.fetch_one(offices_table.select().where(offices_table.c.id == office_id))
-    )
-
-
-async def update_office(request: Request, me: Principal) -> Any:
-    db = AppState.of(request).db
-    office_id = ident(request, "office_id")
-    data = await merged(request, offices_table, office_id)
-    await offices.save(db, me, office_id, data, request_ip(request))
-    return as_dict(
-        await db.fetch_one(offices_table.select().where(offices_table.c.id == office_id))
-    )
+create_office, update_office = create_and_update(offices, offices_table, "office_id")
 
 
 def employee_view(row: Any) -> dict[str, Any]:
