@@ -16,22 +16,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from databases import Database
 
 from backend import audit
 from backend.db import as_utc, devices, employees, enrolment_codes, utcnow
 from backend.errors import ApiError
+from backend.verifier import SIGNATURE, key_from_point, signature_matches
+from backend.verifier import p1363_to_der as p1363_to_der  # part of this module's interface
 
 # No look-alikes (0/O, 1/I/L, 5/S, 2/Z, 8/B): codes are read off paper and typed on a phone.
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"
 CODE_LENGTH = 8
 _P256_COORD = 32
-_P256 = ec.SECP256R1()
-_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable: one for every verification
 
 
 def b64url_decode(text: str) -> bytes:
@@ -79,7 +76,7 @@ def public_point(jwk: Any) -> bytes:
 
 def load_public_key(jwk: Any) -> ec.EllipticCurvePublicKey:
     """``public_point`` parsed; raises ValueError for a point not on the curve."""
-    return ec.EllipticCurvePublicKey.from_encoded_point(_P256, public_point(jwk))
+    return key_from_point(public_point(jwk))
 
 
 def raw_signature(signature_b64: str) -> bytes | None:
@@ -88,25 +85,12 @@ def raw_signature(signature_b64: str) -> bytes | None:
         raw = b64url_decode(signature_b64)
     except (ValueError, binascii.Error):
         return None
-    return raw if len(raw) == 2 * _P256_COORD else None
-
-
-def p1363_to_der(signature: bytes) -> bytes:
-    """WebCrypto signs as raw ``r||s`` (IEEE P1363); `cryptography` verifies DER."""
-    if len(signature) != 2 * _P256_COORD:
-        raise ValueError("a P-256 signature is 64 bytes")
-    r = int.from_bytes(signature[:_P256_COORD], "big")
-    s = int.from_bytes(signature[_P256_COORD:], "big")
-    return encode_dss_signature(r, s)
+    return raw if len(raw) == SIGNATURE else None
 
 
 def verify_signature(key: ec.EllipticCurvePublicKey, signature_b64: str, message: bytes) -> bool:
-    try:
-        der = p1363_to_der(b64url_decode(signature_b64))
-        key.verify(der, message, _ECDSA_SHA256)
-    except (ValueError, binascii.Error, InvalidSignature):
-        return False
-    return True
+    raw = raw_signature(signature_b64)
+    return raw is not None and signature_matches(key, raw, message)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ uncompressed SEC1 point (65 bytes), the raw ``r||s`` signature (64 bytes) and th
 answer is one byte per item. If the helper dies it is started again and the batch retried once;
 if that fails too, this process verifies from then on: a check-in never fails for the helper.
 
-``python -m backend.verifier`` is the helper; it exits when its stdin closes.
+``python -m backend.verifier`` is the helper; it exits when its stdin closes. The P-256
+primitives live here, not in backend/devices.py, so the helper imports no database code.
 """
 
 from __future__ import annotations
@@ -42,6 +43,30 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 MAX_KEYS = 100_000  # parsed keys kept (a province's phones); the cache is emptied when full
 
 
+def key_from_point(point: bytes) -> ec.EllipticCurvePublicKey:
+    """A P-256 public key from its uncompressed SEC1 point; ValueError if not on the curve."""
+    return ec.EllipticCurvePublicKey.from_encoded_point(_P256, point)
+
+
+def p1363_to_der(signature: bytes) -> bytes:
+    """WebCrypto signs as raw ``r||s`` (IEEE P1363); `cryptography` verifies DER."""
+    if len(signature) != SIGNATURE:
+        raise ValueError("a P-256 signature is 64 bytes")
+    half = SIGNATURE // 2
+    return encode_dss_signature(
+        int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+    )
+
+
+def signature_matches(key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
+    """Whether the raw ``r||s`` ``signature`` is ``key``'s over ``message``."""
+    try:
+        key.verify(p1363_to_der(signature), message, _ECDSA_SHA256)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
 class Keys:
     """Parsed public keys by SEC1 point: parsing costs about as much as a verification."""
 
@@ -54,7 +79,7 @@ class Keys:
             if len(self._keys) >= MAX_KEYS:
                 self._keys.clear()
             try:
-                key = ec.EllipticCurvePublicKey.from_encoded_point(_P256, point)
+                key = key_from_point(point)
             except ValueError:
                 key = None  # not a point on the curve: every signature fails
             self._keys[point] = key
@@ -63,16 +88,7 @@ class Keys:
 
 def verify_one(keys: Keys, point: bytes, signature: bytes, message: bytes) -> bool:
     key = keys.get(point)
-    if key is None or len(signature) != SIGNATURE:
-        return False
-    der = encode_dss_signature(
-        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    )
-    try:
-        key.verify(der, message, _ECDSA_SHA256)
-    except InvalidSignature:
-        return False
-    return True
+    return key is not None and signature_matches(key, signature, message)
 
 
 Item = tuple[bytes, bytes, bytes]  # point, raw signature, message
