@@ -155,12 +155,8 @@ class HotPath:
         self.records = records
         self.writer = CheckinWriter(records)
         self.verifier = SignatureVerifier(signature_helpers)
-        self._people: Batcher[str, dict[str, Any] | None] = Batcher(self._load_people, MAX_BATCH)
         self._displays: TTLCache[int, dict[str, Any]] = TTLCache(DISPLAY_TTL)
         self._persons: TTLCache[str, dict[str, Any]] = TTLCache(PERSON_TTL)
-        self._days: Batcher[DayQuery, tuple[date, DaySchedule | None]] = Batcher(
-            self._working_days, MAX_BATCH
-        )
         self._scans: Batcher[Scan, Parties] = Batcher(self._read_scans, MAX_BATCH)
 
     @classmethod
@@ -211,13 +207,9 @@ class HotPath:
         return await self._displays.get(display_id, load, fresh=fresh)
 
     async def person(self, device_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
-        """The phone and its owner, with the public key as a SEC1 point."""
-        if not fresh:
-            hit = self._persons.peek(device_id)
-            if hit is not None:
-                return hit
-        # Phones seen for the first time (most of a morning rush) are read together.
-        return await self._people.submit(device_id)
+        """The phone and its owner, with the public key as a SEC1 point (cached)."""
+        hit = None if fresh else self._persons.peek(device_id)
+        return hit if hit is not None else (await self._load_people([device_id]))[0]
 
     async def _load_people(self, device_ids: list[str]) -> list[dict[str, Any] | None]:
         people: list[dict[str, Any] | None] = []
@@ -268,22 +260,18 @@ class HotPath:
         results: list[Parties | Exception] = []
         for n, (scan, query) in enumerate(zip(scans, queries, strict=True)):
             day = None if query is None else next(days)
-            if isinstance(day, Exception):
-                results.append(day)
-            else:
-                results.append(Parties(people[scan.device_id], day, valid.get(n, False)))
+            results.append(Parties(people[scan.device_id], day, valid.get(n, False)))
         return results
 
     async def working_day(
         self, *, employee_id: int, agency_id: int, unit_id: int, local: datetime
-    ) -> tuple[date, DaySchedule | None]:
-        """``backend.rosters.working_day``, with the calendars of concurrent scans loaded in one
-        go (rosters, holidays and rules are read fresh for every batch: no stale shifts)."""
-        return await self._days.submit(DayQuery(employee_id, agency_id, unit_id, local))
+    ) -> WorkingDay:
+        """``backend.rosters.working_day`` as the check-in decides it, from the calendar that
+        ``parties`` loads for a batch (rosters, holidays and rules read fresh: no stale shifts)."""
+        (day,) = await self._working_days([DayQuery(employee_id, agency_id, unit_id, local)])
+        return day
 
-    async def _working_days(
-        self, queries: list[DayQuery]
-    ) -> list[tuple[date, DaySchedule | None] | Exception]:
+    async def _working_days(self, queries: list[DayQuery]) -> list[WorkingDay]:
         if not queries:
             return []
         calendar = await self.records.load_calendar(

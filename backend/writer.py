@@ -304,15 +304,18 @@ class SqliteRecords:
         }
         date_proc = self._bind["local_date"]
         assert date_proc is not None
-        live = [
-            n
+        refusals = {
+            n: refusal
             for n, item in enumerate(items)
-            if _refusal(
-                display_state.get(item.values["display_id"]),
-                device_state.get(item.values["device_id"]),
+            if (
+                refusal := _refusal(
+                    display_state.get(item.values["display_id"]),
+                    device_state.get(item.values["device_id"]),
+                )
             )
-            is None
-        ]
+            is not None
+        }
+        live = [n for n in range(len(items)) if n not in refusals]
         history = self._days_with_scans(
             conn,
             {
@@ -336,12 +339,8 @@ class SqliteRecords:
         new_devices: set[str] = set()
         for n, item in enumerate(items):
             v = item.values
-            if n not in rows:
-                refusal = _refusal(
-                    display_state.get(v["display_id"]), device_state.get(v["device_id"])
-                )
-                assert refusal is not None
-                results.append(refusal)
+            if n in refusals:
+                results.append(refusals[n])
                 continue
             key = (v["employee_id"], v["display_id"], v["window"])
             new_id = created.pop(key, None) if first_of_key[key] == n else None
