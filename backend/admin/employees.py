@@ -14,7 +14,7 @@ from backend import employees as staff
 from backend.admin import fields, scope
 from backend.admin.offices import choices as office_choices
 from backend.admin.offices import unit_choices
-from backend.admin.pages import form_data, optional_int, paginate, redirect, render
+from backend.admin.pages import form_data, form_page, optional_int, paginate, redirect, render
 from backend.admin.security import READERS, WRITERS, Principal, Refused, request_ip, require_role
 from backend.db import agencies, devices, employees, offices, units
 from backend.employees import ValidationError
@@ -197,25 +197,23 @@ async def detail_page(request: Request) -> Response:
     me = await require_role(request, WRITERS if request.method == "POST" else READERS)
     employee_id = request.path_params["employee_id"]
     await scope.fetch_in_scope(state.db, employees, employee_id, scope.employees(me))
-    form_error = None
-    if request.method == "POST":
-        try:
-            await update(state.db, me, employee_id, await form_data(request), request_ip(request))
-            return redirect(f"/admin/employees/{employee_id}", "saved")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    row = await state.db.fetch_one(query(me).where(employees.c.id == employee_id))
-    phones = await state.db.fetch_all(
-        devices.select()
-        .where(devices.c.employee_id == employee_id)
-        .order_by(devices.c.created_at.desc())
-    )
-    return render(
+
+    async def context() -> dict[str, Any]:
+        row = await state.db.fetch_one(query(me).where(employees.c.id == employee_id))
+        phones = await state.db.fetch_all(
+            devices.select()
+            .where(devices.c.employee_id == employee_id)
+            .order_by(devices.c.created_at.desc())
+        )
+        return {"row": row, "phones": phones} | await _form_context(state.db, me)
+
+    return await form_page(
         request,
-        "admin/employee.html",
-        {"row": row, "phones": phones, "form_error": form_error}
-        | await _form_context(state.db, me),
-        status_code=400 if form_error else 200,
+        save=lambda data: update(state.db, me, employee_id, data, request_ip(request)),
+        done_url=f"/admin/employees/{employee_id}",
+        done="saved",
+        template="admin/employee.html",
+        context=context,
     )
 
 

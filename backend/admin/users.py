@@ -13,13 +13,12 @@ from backend import accounts
 from backend.admin import scope
 from backend.admin.grants import checked_grant
 from backend.admin.offices import unit_choices
-from backend.admin.pages import form_data, form_page, paginate, redirect, render
+from backend.admin.pages import form_page, paginate
 from backend.admin.security import ORG_ADMINS, Principal, request_ip, require_role
 from backend.admin.units import agency_choices
 from backend.db import admin_sessions, admin_users, agencies, units
 from backend.employees import ValidationError
 from backend.state import AppState
-from backend.templating import current_language
 
 
 def query(me: Principal, q: str = "") -> sa.Select[Any]:
@@ -107,23 +106,22 @@ async def edit_page(request: Request) -> Response:
     me = await require_role(request, ORG_ADMINS)
     admin_id = request.path_params["admin_id"]
     await scope.fetch_in_scope(state.db, admin_users, admin_id, scope.admin_users(me))
-    form_error = None
-    if request.method == "POST":
-        try:
-            await update(state.db, me, admin_id, await form_data(request), request_ip(request))
-            return redirect(f"/admin/users/{admin_id}", "saved")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    row = await state.db.fetch_one(query(me).where(admin_users.c.id == admin_id))
-    sessions = await state.db.fetch_all(
-        admin_sessions.select()
-        .where(admin_sessions.c.admin_id == admin_id)
-        .order_by(admin_sessions.c.created_at.desc())
-        .limit(10)
-    )
-    return render(
+
+    async def context() -> dict[str, Any]:
+        row = await state.db.fetch_one(query(me).where(admin_users.c.id == admin_id))
+        sessions = await state.db.fetch_all(
+            admin_sessions.select()
+            .where(admin_sessions.c.admin_id == admin_id)
+            .order_by(admin_sessions.c.created_at.desc())
+            .limit(10)
+        )
+        return {"row": row, "sessions": sessions} | await _context(state.db, me)
+
+    return await form_page(
         request,
-        "admin/user.html",
-        {"row": row, "sessions": sessions, "form_error": form_error} | await _context(state.db, me),
-        status_code=400 if form_error else 200,
+        save=lambda data: update(state.db, me, admin_id, data, request_ip(request)),
+        done_url=f"/admin/users/{admin_id}",
+        done="saved",
+        template="admin/user.html",
+        context=context,
     )
