@@ -1,52 +1,23 @@
-"""The phone-facing JSON API under ``/api/v1``."""
+"""The phone-facing JSON API under ``/api/v1`` (the check-in itself: backend/checkin/)."""
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from backend import devices, metrics
-from backend.checkins import check_in, parse_request
+from backend import devices
+from backend.checkin.endpoint import receive_json
 from backend.errors import ApiError, error_response
-from backend.fastpath import header
 from backend.openapi import openapi_document
-from backend.security_headers import RAW_HEADERS
-from backend.state import AppState, client_ip, forwarded_client
+from backend.state import AppState, client_ip
 
 
 async def read_json(request: Request, limit: int) -> Any:
     """Refuse wrong content types and oversized bodies before parsing anything."""
     return await receive_json(request.scope["headers"], request.receive, limit)
-
-
-async def receive_json(headers: Sequence[tuple[bytes, bytes]], receive: Receive, limit: int) -> Any:
-    """``read_json`` on a bare ASGI request (raises ``ClientDisconnect`` as Starlette does)."""
-    content_type = header(headers, b"content-type") or b""
-    if content_type.split(b";")[0].strip().lower() != b"application/json":
-        raise ApiError("unsupported_media_type")
-    declared = header(headers, b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError("payload_too_large")
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise ApiError("payload_too_large")
-        if not message.get("more_body", False):
-            break
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError("invalid_request", detail="body is not valid JSON") from exc
 
 
 async def server_time(request: Request) -> JSONResponse:
@@ -86,73 +57,6 @@ async def enrol_device(request: Request) -> Response:
         {"device_id": device.device_id, "employee": {"nip": device.nip, "name": device.name}},
         status_code=201,
     )
-
-
-class CheckinEndpoint:
-    """``POST /api/v1/checkins``: a plain ASGI app, served ahead of the middleware stack
-    (backend/fastpath.py), so it sets the security headers and records its metrics itself."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start = time.perf_counter()
-        state: AppState = scope["app"].state.presensi
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        try:
-            status, body = await self.check_in(state, scope, headers, receive)
-            result = metrics.RESULTS[status]
-        except ClientDisconnect:
-            return  # nothing was written: the body never arrived
-        except ApiError as exc:
-            status, body, result = exc.status, exc.body(), exc.code
-        except Exception:
-            metrics.record("server_error", time.perf_counter() - start)
-            await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
-            raise
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    *RAW_HEADERS[state.settings.https],
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
-        metrics.record(result, time.perf_counter() - start)
-
-    @staticmethod
-    async def check_in(
-        state: AppState, scope: Scope, headers: list[tuple[bytes, bytes]], receive: Receive
-    ) -> tuple[int, dict[str, Any]]:
-        settings = state.settings
-        req = parse_request(await receive_json(headers, receive, settings.max_body_bytes))
-        peer = scope["client"][0] if scope.get("client") else ""
-        if peer in settings.trusted_proxies:
-            forwarded = header(headers, b"x-forwarded-for") or b""
-            peer = forwarded_client(peer, forwarded.decode("latin-1"), settings)
-        outcome = await check_in(
-            state.hot,
-            settings,
-            req,
-            ip=peer,
-            user_agent=(header(headers, b"user-agent") or b"").decode("latin-1"),
-        )
-        if outcome.created and outcome.body["status"] == "accepted":
-            state.events.publish(
-                "checkin",
-                {
-                    "display_id": outcome.display_id,
-                    "name": outcome.first_name,
-                    "at": outcome.body["at"],
-                    "kind": outcome.body["kind"],
-                },
-            )
-        return outcome.status_code, outcome.body
-
-
-submit_checkin = CheckinEndpoint()
 
 
 async def openapi(request: Request) -> JSONResponse:

@@ -18,9 +18,10 @@ import display_server.routes
 import scanner_pwa.routes
 from backend import admin, api, events, health, me, metrics
 from backend.admin.security import AuthError, auth_error_handler
+from backend.checkin.endpoint import submit_checkin
+from backend.checkin.fastpath import FastStarlette
 from backend.db import make_database
 from backend.errors import ApiError, error_response
-from backend.fastpath import FastStarlette
 from backend.security_headers import SecurityHeadersMiddleware
 from backend.settings import Settings, load_settings
 from backend.state import AppState
@@ -45,14 +46,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
 api_routes = [
     Route("/time", api.server_time, methods=["GET"]),
     Route("/devices", api.enrol_device, methods=["POST"]),
-    Route("/checkins", api.submit_checkin, methods=["POST"]),  # also in fast_routes below
+    Route("/checkins", submit_checkin, methods=["POST"]),  # also in fast_routes below
     Route("/me/checkins", me.my_checkins, methods=["GET"]),
     Route("/openapi.json", api.openapi, methods=["GET"]),
 ]
 
-# Answered before the middleware and routing (backend/fastpath.py): the morning rush's request.
+# Answered before the middleware and routing (backend/checkin/fastpath.py): the rush's request.
 # The same endpoints as in the routes above; each sets its own security headers and metrics.
-fast_routes = {("POST", "/api/v1/checkins"): api.submit_checkin}
+fast_routes = {("POST", "/api/v1/checkins"): submit_checkin}
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -18,11 +18,11 @@ from databases import Database
 
 from backend import migrate, tokens
 from backend.accounts import AccountError, create_admin
+from backend.checkin.reads import SERVING_ENV
 from backend.db import agencies, displays, employees, make_database, units
 from backend.devices import issue_enrolment_code
 from backend.employees import ValidationError, add_employee, check_csv, import_rows
 from backend.logs import log_config
-from backend.lookups import SERVING_ENV
 from backend.settings import Settings, load_settings
 
 ACTOR = "cli"

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from databases import Database
 
 from backend import audit
+from backend.checkin.verifier import SIGNATURE, key_from_point, signature_matches
+from backend.checkin.verifier import p1363_to_der as p1363_to_der  # part of this module's interface
 from backend.db import as_utc, devices, employees, enrolment_codes, utcnow
 from backend.errors import ApiError
-from backend.verifier import SIGNATURE, key_from_point, signature_matches
-from backend.verifier import p1363_to_der as p1363_to_der  # part of this module's interface
 
 # No look-alikes (0/O, 1/I/L, 5/S, 2/Z, 8/B): codes are read off paper and typed on a phone.
 CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY34679"

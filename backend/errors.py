@@ -84,6 +84,11 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This employee already has an absence entry on some of these days."),
     ),
+    "internal_error": (500, _("Something went wrong on the server. Try again in a moment.")),
+    "database_unavailable": (
+        503,
+        _("The server cannot reach its database right now. Your scan is kept; try again soon."),
+    ),
 }
 
 

@@ -48,7 +48,7 @@ def security_headers(hsts: bool) -> dict[str, str]:
     return {**HEADERS, HSTS[0]: HSTS[1]} if hsts else dict(HEADERS)
 
 
-# Ready for a raw ASGI "http.response.start" (backend/fastpath.py's endpoints), by HSTS on/off.
+# Ready for a raw ASGI "http.response.start" (backend/checkin/fastpath.py's routes), by HSTS.
 RAW_HEADERS: dict[bool, list[tuple[bytes, bytes]]] = {
     hsts: [(k.lower().encode(), v.encode()) for k, v in security_headers(hsts).items()]
     for hsts in (False, True)

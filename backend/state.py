@@ -9,8 +9,8 @@ from typing import Any
 from databases import Database
 from starlette.requests import HTTPConnection
 
+from backend.checkin.reads import HotPath
 from backend.events import EventBus
-from backend.lookups import HotPath
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings
 

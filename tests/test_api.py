@@ -184,7 +184,7 @@ def test_unknown_device(client: TestClient, settings: Settings, world: dict[str,
 def test_checkin_answers_carry_the_api_headers(
     client: TestClient, settings: Settings, world: dict[str, Any]
 ) -> None:
-    """Check-ins are answered ahead of the middleware (backend/fastpath.py), with its headers."""
+    """Check-ins are answered ahead of the middleware (backend/checkin/fastpath.py), with its headers."""
     expected = client.get("/api/v1/time").headers
     assert "content-security-policy" in expected and "strict-transport-security" in expected
     phone = enrolled(client, settings, world["employees"][0]["nip"])

@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from backend.checkins import check_in, parse_request
+from backend.checkin.batcher import Batcher
+from backend.checkin.flow import check_in, parse_request
+from backend.checkin.reads import Scan
+from backend.checkin.sqlite import SqliteRecords
 from backend.db import checkins, devices, displays, employees, units, utcnow
 from backend.errors import ApiError
 from backend.rosters import create_shift, set_roster, working_day
 from backend.settings import Settings
-from backend.writer import Batcher, SqliteRecords
 from tests.client import Phone
 from tests.conftest import app_db, count, run
 from tests.test_api import code_for, current_token
@@ -85,7 +87,8 @@ def test_a_refused_scan_does_not_hold_back_its_batch(
 ) -> None:
     good, revoked = phones_for(client, settings, world)[:2]
     token = current_token(settings, world["display"]["id"])
-    run(client, hot_of(client).person, revoked.device_id)  # cached while still valid
+    unsigned = Scan(revoked.device_id, utcnow().astimezone(WIB), None, b"", fresh=False)
+    run(client, hot_of(client).parties, unsigned)  # the phone cached while still valid
     run(
         client,
         app_db(client).execute,

@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from backend.app import create_app
+from backend.checkin.verifier import Item, SignatureVerifier, decode_batch, encode_batch, serve
 from backend.db import checkins, displays, utcnow
 from backend.demo import ensure_demo
-from backend.verifier import Item, SignatureVerifier, decode_batch, encode_batch, serve
 from tests.client import b64url
 from tests.conftest import app_db, count, make_settings, run
 from tests.test_api import current_token, enrolled
-from tests.test_writer import hot_of
+from tests.test_checkin_records import hot_of
 
 
 def signed(message: bytes) -> Item:

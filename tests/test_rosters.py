@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from backend import holidays, rosters, tokens
-from backend.checkins import check_in, parse_request
+from backend.checkin.flow import check_in, parse_request
 from backend.db import agencies, employees, roster_entries, units, utcnow
 from backend.errors import ApiError
 from backend.settings import Settings

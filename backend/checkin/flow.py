@@ -2,6 +2,10 @@
 
 Checks run in the order DESIGN.md gives, each failure with its own code. A record is written
 only after every check passes, and the caller answers only after the write is committed.
+
+``check_in`` is four steps: the token (current, or a queued scan kept for review), the parties
+(the display's office, the phone's owner, the working day; backend/checkin/reads.py), the
+record's values, and the group commit (backend/checkin/records.py).
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend import tokens
+from backend.checkin.planner import PendingCheckin
+from backend.checkin.reads import HotPath, Scan
 from backend.db import as_utc, utcnow
 from backend.devices import b64url_decode, raw_signature
 from backend.errors import ApiError
-from backend.lookups import HotPath, Scan
 from backend.schedules import DaySchedule, classify
 from backend.settings import Settings
-from backend.writer import PendingCheckin
 
 CONTEXT = "presensi/checkin/v1"
 _DEVICE_ID = re.compile(r"^d_[A-Za-z0-9_-]{8,37}$")
@@ -99,7 +103,7 @@ class Outcome:
         return 201 if self.created else 200
 
 
-def _body(row: Any, tz: ZoneInfo, nip: str, name: str) -> dict[str, Any]:
+def _body(row: dict[str, Any], tz: ZoneInfo, nip: str, name: str) -> dict[str, Any]:
     return {
         "status": row["status"],
         "checkin_id": row["id"],
@@ -121,52 +125,29 @@ async def check_in(
     now: datetime | None = None,
 ) -> Outcome:
     now = now or utcnow()
-    pending = False
+    token, pending = _token(req, settings, now)
     try:
-        token = tokens.verify(
-            settings.qr_keys,
-            req.token,
-            period=settings.qr_period,
-            grace_windows=settings.qr_grace_windows,
-            now=now.timestamp(),
-        )
-    except ApiError as exc:
-        # A scan queued on a phone without signal is kept for review, never accepted.
-        if exc.code != "expired_token":
-            raise
-        _, display_id, window, _ = tokens.parse(req.token)
-        too_old = now - datetime.fromtimestamp(window * settings.qr_period, UTC) > PENDING_MAX_AGE
-        if too_old or not _signed_while_current(req, window, settings):
-            raise
-        token = tokens.Token(kid="", display_id=display_id, window=window, text=req.token)
-        pending = True
-
-    try:
-        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now, False)
+        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now)
     except ApiError:
         # Cached rows may be stale: a refusal is decided on fresh ones, in DESIGN's order.
-        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now, True)
-
+        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now, fresh=True)
     tz = ZoneInfo(place["timezone"])
     local = now.astimezone(tz)
-    flags = _flags(place, person, ip, now, settings, pending)
-    values = {
-        "employee_id": person["employee_id"],
-        "device_id": req.device_id,
-        "display_id": token.display_id,
-        "office_id": place["office_id"],
-        "window": token.window,
-        "at": now,
-        "local_date": day,
-        "status": "pending_review" if pending else "accepted",
-        "client_ts": req.client_ts,
-        "nonce": b64url_decode(req.nonce).hex()[:32],
-        "client_ip": ip[:64],
-        "user_agent": user_agent[:400],
-        "flags": ",".join(flags),
-    }
+    flags = _flags(place, person, ip=ip, now=now, settings=settings, pending=pending)
+    values = _record(
+        req,
+        token,
+        place,
+        person,
+        day=day,
+        now=now,
+        ip=ip,
+        user_agent=user_agent,
+        pending=pending,
+        flags=flags,
+    )
     # Committed with the concurrent scans' records; returns once COMMIT has. The write
-    # transaction re-checks revocation and the employee's status (backend/writer.py).
+    # transaction re-checks revocation and the employee's status (backend/checkin/planner.py).
     try:
         written = await hot.writer.commit(
             PendingCheckin(
@@ -186,8 +167,61 @@ async def check_in(
     )
 
 
+def _token(req: CheckinRequest, settings: Settings, now: datetime) -> tuple[tokens.Token, bool]:
+    """The scanned token, and whether the scan is a queued one kept for review (pending)."""
+    try:
+        token = tokens.verify(
+            settings.qr_keys,
+            req.token,
+            period=settings.qr_period,
+            grace_windows=settings.qr_grace_windows,
+            now=now.timestamp(),
+        )
+    except ApiError as exc:
+        # A scan queued on a phone without signal is kept for review, never accepted.
+        if exc.code != "expired_token":
+            raise
+        _, display_id, window, _ = tokens.parse(req.token)
+        too_old = now - datetime.fromtimestamp(window * settings.qr_period, UTC) > PENDING_MAX_AGE
+        if too_old or not _signed_while_current(req, window, settings):
+            raise
+        return tokens.Token(kid="", display_id=display_id, window=window, text=req.token), True
+    return token, False
+
+
+def _record(
+    req: CheckinRequest,
+    token: tokens.Token,
+    place: dict[str, Any],
+    person: dict[str, Any],
+    *,
+    day: date,
+    now: datetime,
+    ip: str,
+    user_agent: str,
+    pending: bool,
+    flags: list[str],
+) -> dict[str, Any]:
+    """The checkins row but its verdict (kind, late_minutes, category: the write decides)."""
+    return {
+        "employee_id": person["employee_id"],
+        "device_id": req.device_id,
+        "display_id": token.display_id,
+        "office_id": place["office_id"],
+        "window": token.window,
+        "at": now,
+        "local_date": day,
+        "status": "pending_review" if pending else "accepted",
+        "client_ts": req.client_ts,
+        "nonce": b64url_decode(req.nonce).hex()[:32],
+        "client_ip": ip[:64],
+        "user_agent": user_agent[:400],
+        "flags": ",".join(flags),
+    }
+
+
 async def _parties(
-    hot: HotPath, req: CheckinRequest, display_id: int, now: datetime, fresh: bool
+    hot: HotPath, req: CheckinRequest, display_id: int, now: datetime, *, fresh: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any], tuple[date, DaySchedule | None]]:
     """The display's office and the phone's owner, checked in DESIGN's order, and the working
     day the scan counts for (the roster's shift when there is one; a night shift's check-out
@@ -200,7 +234,7 @@ async def _parties(
     if not _DEVICE_ID.match(req.device_id):
         raise ApiError("unknown_device")
     # The owner, the day's schedule and the signature's verdict come from one batch with the
-    # concurrent scans' (backend/lookups.py).
+    # concurrent scans' (backend/checkin/reads.py).
     found = await hot.parties(
         Scan(
             req.device_id,
@@ -224,7 +258,13 @@ async def _parties(
 
 
 def _flags(
-    place: Any, person: Any, ip: str, now: datetime, settings: Settings, pending: bool
+    place: dict[str, Any],
+    person: dict[str, Any],
+    *,
+    ip: str,
+    now: datetime,
+    settings: Settings,
+    pending: bool,
 ) -> list[str]:
     """Signals for admins to review; they never change the verdict on their own."""
     flags = []

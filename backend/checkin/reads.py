@@ -1,13 +1,13 @@
-"""Cached, batched reads for the check-in hot path, and the process's check-in writer.
+"""The check-in's hot path: cached, batched reads, and the process's check-in writer.
 
 What a scan needs to know besides its token: the display's office (time zone, networks, last
 seen), the phone's key and owner, and the day's schedule. These change rarely, so they are kept
 for a few seconds; phones seen for the first time are loaded together, one query per batch.
 
 Caches never decide a revocation. The write transaction re-reads display and device revocation
-and the employee's ``active`` flag (backend/writer.py), so a revoke committed by any process is
-refused at once; and a scan the cached rows would refuse is checked again on fresh rows, so the
-error code is the one DESIGN.md's order gives.
+and the employee's ``active`` flag (backend/checkin/planner.py), so a revoke committed by any
+process is refused at once; and a scan the cached rows would refuse is checked again on fresh
+rows, so the error code is the one DESIGN.md's order gives.
 """
 
 from __future__ import annotations
@@ -27,12 +27,19 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import rosters
+from backend.checkin.batcher import MAX_BATCH, Batcher
+from backend.checkin.records import (
+    CheckinWriter,
+    DatabaseUnavailable,
+    Records,
+    open_records,
+    unreachable,
+)
+from backend.checkin.verifier import Item, SignatureVerifier
 from backend.db import displays, offices
 from backend.devices import public_point
 from backend.rosters import Calendar
 from backend.schedules import DaySchedule
-from backend.verifier import Item, SignatureVerifier
-from backend.writer import MAX_BATCH, Batcher, CheckinWriter, Records, open_records
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -100,9 +107,6 @@ class TTLCache(Generic[K, V]):
     def forget(self, key: K) -> None:
         self._data.pop(key, None)
 
-    def clear(self) -> None:
-        self._data.clear()
-
 
 @dataclass(frozen=True)
 class DayQuery:
@@ -157,7 +161,9 @@ class HotPath:
         self.verifier = SignatureVerifier(signature_helpers)
         self._displays: TTLCache[int, dict[str, Any]] = TTLCache(DISPLAY_TTL)
         self._persons: TTLCache[str, dict[str, Any]] = TTLCache(PERSON_TTL)
-        self._scans: Batcher[Scan, Parties] = Batcher(self._read_scans, MAX_BATCH)
+        self._scans: Batcher[Scan, Parties] = Batcher(
+            self._read_scans, MAX_BATCH, whole_batch=(DatabaseUnavailable,)
+        )
 
     @classmethod
     def for_url(cls, db: Database, database_url: str, *, signature_helpers: int) -> HotPath:
@@ -175,6 +181,17 @@ class HotPath:
         await self.verifier.stop()
         await self.records.stop()
 
+    async def ready(self) -> bool:
+        """Whether a check-in could be read and written now: a trivial query through the
+        same connections the check-in path uses (``databases``' pool and the records' own)."""
+        try:
+            await self.db.fetch_val("SELECT 1")
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            return False
+        return await self.records.ready()
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[HotPath]:
         await self.start()
@@ -190,26 +207,29 @@ class HotPath:
                 return hit
 
         async def load() -> dict[str, Any] | None:
-            row = await self.db.fetch_one(
-                sa.select(
-                    displays.c.id,
-                    displays.c.revoked_at,
-                    displays.c.last_seen_at,
-                    offices.c.id.label("office_id"),
-                    offices.c.timezone,
-                    offices.c.allowed_networks,
-                )
-                .select_from(displays.join(offices))
-                .where(displays.c.id == display_id)
-            )
+            try:
+                row = await self._fetch_display(display_id)
+            except Exception as exc:
+                if unreachable(exc):
+                    raise DatabaseUnavailable() from exc
+                raise
             return None if row is None else dict(row._mapping)
 
         return await self._displays.get(display_id, load, fresh=fresh)
 
-    async def person(self, device_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
-        """The phone and its owner, with the public key as a SEC1 point (cached)."""
-        hit = None if fresh else self._persons.peek(device_id)
-        return hit if hit is not None else (await self._load_people([device_id]))[0]
+    async def _fetch_display(self, display_id: int) -> Any:
+        return await self.db.fetch_one(
+            sa.select(
+                displays.c.id,
+                displays.c.revoked_at,
+                displays.c.last_seen_at,
+                offices.c.id.label("office_id"),
+                offices.c.timezone,
+                offices.c.allowed_networks,
+            )
+            .select_from(displays.join(offices))
+            .where(displays.c.id == display_id)
+        )
 
     async def _load_people(self, device_ids: list[str]) -> list[dict[str, Any] | None]:
         people: list[dict[str, Any] | None] = []
@@ -275,7 +295,6 @@ class HotPath:
         if not queries:
             return []
         calendar = await self.records.load_calendar(
-            self.db,
             agency_ids={q.agency_id for q in queries},
             employee_ids=sorted({q.employee_id for q in queries}),
             start=min(q.local.date() for q in queries) - timedelta(days=1),
@@ -288,7 +307,3 @@ class HotPath:
             self._displays.forget(display_id)
         if device_id is not None:
             self._persons.forget(device_id)
-
-    def clear(self) -> None:
-        for cache in (self._displays, self._persons):
-            cache.clear()

@@ -13,7 +13,7 @@ uncompressed SEC1 point (65 bytes), the raw ``r||s`` signature (64 bytes) and th
 answer is one byte per item. If the helper dies it is started again and the batch retried once;
 if that fails too, this process verifies from then on: a check-in never fails for the helper.
 
-``python -m backend.verifier`` is the helper; it exits when its stdin closes. The P-256
+``python -m backend.checkin.verifier`` is the helper; it exits when its stdin closes. The P-256
 primitives live here, not in backend/devices.py, so the helper imports no database code.
 """
 
@@ -128,7 +128,7 @@ class Helper:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "backend.verifier",
+            "backend.checkin.verifier",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )

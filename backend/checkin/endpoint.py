@@ -1,0 +1,126 @@
+"""``POST /api/v1/checkins``: the morning rush's one request, as a plain ASGI app.
+
+It is served ahead of the middleware stack (backend/checkin/fastpath.py), so it reads its body,
+sets the security headers and records its metrics itself. Every answer is JSON: a database
+that cannot be reached answers ``503 database_unavailable`` with ``Retry-After`` (the phone
+keeps the scan queued), anything unexpected ``500 internal_error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
+
+from backend import metrics
+from backend.checkin.fastpath import header
+from backend.checkin.flow import check_in, parse_request
+from backend.checkin.records import RETRY_AFTER, DatabaseUnavailable, unreachable
+from backend.errors import ApiError
+from backend.security_headers import RAW_HEADERS
+from backend.state import AppState, forwarded_client
+
+log = logging.getLogger("presensi.checkin")
+
+
+async def receive_json(headers: Sequence[tuple[bytes, bytes]], receive: Receive, limit: int) -> Any:
+    """Refuse wrong content types and oversized bodies before parsing anything (raises
+    ``ClientDisconnect`` as Starlette does)."""
+    content_type = header(headers, b"content-type") or b""
+    if content_type.split(b";")[0].strip().lower() != b"application/json":
+        raise ApiError("unsupported_media_type")
+    declared = header(headers, b"content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError("payload_too_large")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise ApiError("payload_too_large")
+        if not message.get("more_body", False):
+            break
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError("invalid_request", detail="body is not valid JSON") from exc
+
+
+class CheckinEndpoint:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        state: AppState = scope["app"].state.presensi
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            status, body = await self.check_in(state, scope, headers, receive)
+            result = metrics.RESULTS[status]
+        except ClientDisconnect:
+            return  # nothing was written: the body never arrived
+        except ApiError as exc:
+            status, body, result = exc.status, exc.body(), exc.code
+        except Exception as exc:
+            if unreachable(exc):
+                log.warning("check-in: the database is unreachable (%s)", type(exc).__name__)
+                error: ApiError = DatabaseUnavailable()
+                result = "database_unavailable"
+            else:
+                log.exception("check-in failed")
+                error, result = ApiError("internal_error"), "server_error"
+            status, body = error.status, error.body()
+        if status == 503:
+            extra.append((b"retry-after", RETRY_AFTER.encode()))
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    *extra,
+                    *RAW_HEADERS[state.settings.https],
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        metrics.record(result, time.perf_counter() - start)
+
+    @staticmethod
+    async def check_in(
+        state: AppState, scope: Scope, headers: list[tuple[bytes, bytes]], receive: Receive
+    ) -> tuple[int, dict[str, Any]]:
+        settings = state.settings
+        req = parse_request(await receive_json(headers, receive, settings.max_body_bytes))
+        peer = scope["client"][0] if scope.get("client") else ""
+        if peer in settings.trusted_proxies:
+            forwarded = header(headers, b"x-forwarded-for") or b""
+            peer = forwarded_client(peer, forwarded.decode("latin-1"), settings)
+        outcome = await check_in(
+            state.hot,
+            settings,
+            req,
+            ip=peer,
+            user_agent=(header(headers, b"user-agent") or b"").decode("latin-1"),
+        )
+        if outcome.created and outcome.body["status"] == "accepted":
+            state.events.publish(
+                "checkin",
+                {
+                    "display_id": outcome.display_id,
+                    "name": outcome.first_name,
+                    "at": outcome.body["at"],
+                    "kind": outcome.body["kind"],
+                },
+            )
+        return outcome.status_code, outcome.body
+
+
+submit_checkin = CheckinEndpoint()
