@@ -30,6 +30,11 @@ async def readyz(request: Request) -> JSONResponse:
             {"status": "unavailable", "reason": f"database: {exc.__class__.__name__}"},
             status_code=503,
         )
+    if not await state.hot.ready():  # the check-in path's own connections, not only the pool
+        return JSONResponse(
+            {"status": "unavailable", "reason": "database: check-in connections"},
+            status_code=503,
+        )
     head = _head()
     if current != head:
         return JSONResponse(

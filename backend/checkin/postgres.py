@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from backend.checkin.planner import (
     READ_BACK,
@@ -35,6 +35,7 @@ from backend.checkin.records import PERSON_SQL, DatabaseUnavailable, unreachable
 from backend.db import checkins
 from backend.rosters import Calendar, calendar_from, calendar_queries
 
+T = TypeVar("T")
 CONNECT_TIMEOUT = 2.0  # seconds; with COMMAND_TIMEOUT well inside the phone's 6 s
 COMMAND_TIMEOUT = 3.0
 
@@ -77,21 +78,24 @@ class PostgresRecords:
         the server drops it (the next use reconnects) and raises ``DatabaseUnavailable``."""
         async with self._locks[name]:
             conn = getattr(self, name)
-            try:
-                if conn is None or conn.is_closed():
+            if conn is None or conn.is_closed():
+                try:
                     conn = await self._connect()
-                    setattr(self, name, conn)
+                except Exception as exc:  # refused, starting up, not accepting connections
+                    raise DatabaseUnavailable() from exc
+                setattr(self, name, conn)
+            try:
                 yield conn
             except Exception as exc:
                 if not unreachable(exc):
                     raise
                 setattr(self, name, None)
-                if conn is not None:
-                    conn.terminate()
+                conn.terminate()
                 raise DatabaseUnavailable() from exc
 
-    @contextlib.asynccontextmanager
-    async def _calendar_connection(self) -> AsyncIterator[Any]:
+    async def _on_engine(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``work`` on a connection of the calendar's pool. A pooled connection the server
+        dropped fails on first use: the pool is emptied and ``work`` tried once more."""
         if self._engine is None:
             url = self._dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
             self._engine = create_async_engine(
@@ -100,23 +104,29 @@ class PostgresRecords:
                 max_overflow=2,
                 connect_args={"timeout": CONNECT_TIMEOUT, "command_timeout": COMMAND_TIMEOUT},
             )
-        try:
-            async with self._engine.connect() as conn:
-                yield conn
-        except Exception as exc:
-            if not unreachable(exc):
-                raise
-            await self._engine.dispose()  # every pooled connection went with the server
-            raise DatabaseUnavailable() from exc
+        for attempt in range(2):
+            try:
+                async with self._engine.connect() as conn:
+                    return await work(conn)
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                await self._engine.dispose()  # every pooled connection went with the server
+                if attempt:
+                    raise DatabaseUnavailable() from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def ready(self) -> bool:
         """A trivial query on every connection the check-in path uses."""
+
+        async def select_one(conn: AsyncConnection) -> Any:
+            return (await conn.exec_driver_sql("SELECT 1")).scalar()
+
         try:
             for name in self._locks:
                 async with self._using(name) as conn:
                     await conn.fetchval("SELECT 1")
-            async with self._calendar_connection() as conn:
-                await conn.exec_driver_sql("SELECT 1")
+            await self._on_engine(select_one)
         except DatabaseUnavailable:
             return False
         return True
@@ -124,11 +134,14 @@ class PostgresRecords:
     async def load_calendar(self, **query: Any) -> Calendar:
         """``rosters.load_calendar`` through SQLAlchemy's compiled cache (see SqliteRecords)."""
         statements, params = calendar_queries(**query)
-        async with self._calendar_connection() as conn:
+
+        async def read(conn: AsyncConnection) -> Calendar:
             rules, off_days, entries = [
                 (await conn.execute(q, params)).mappings().all() for q in statements
             ]
-        return calendar_from(rules, off_days, entries)
+            return calendar_from(rules, off_days, entries)
+
+        return await self._on_engine(read)
 
     async def load_people(self, device_ids: list[str]) -> list[dict[str, Any] | None]:
         async with self._using("_reader") as conn:

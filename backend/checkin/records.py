@@ -75,7 +75,7 @@ def unreachable(exc: BaseException | None) -> bool:
             return True
         if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
             return True
-        if _asyncpg_unreachable(exc):
+        if _asyncpg_unreachable(exc) or _unreachable_state(exc):
             return True
         if getattr(exc, "connection_invalidated", False):  # SQLAlchemy's DBAPIError
             return True
@@ -94,6 +94,17 @@ def _asyncpg_unreachable(exc: BaseException) -> bool:
         | asyncpg.InterfaceError
         | asyncpg.exceptions.OperatorInterventionError,  # shutdown, terminated, starting up
     )
+
+
+def _unreachable_state(exc: BaseException) -> bool:
+    """PostgreSQL's SQLSTATEs for a server that cannot serve: connection exceptions (08),
+    operator intervention (57: shutting down, terminated, starting up), too many connections;
+    and a database closed to connections (``ALLOW_CONNECTIONS false``)."""
+    state = getattr(exc, "sqlstate", None)
+    if not isinstance(state, str):
+        return False
+    closed = state == "55000" and "not currently accepting connections" in str(exc)
+    return state[:2] in ("08", "57") or state == "53300" or closed
 
 
 def open_records(database_url: str) -> Records:
