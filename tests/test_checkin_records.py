@@ -4,20 +4,17 @@ follows its COMMIT, repeats and refusals write nothing, and caches never outlive
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from backend.checkin.batcher import Batcher
 from backend.checkin.flow import check_in, parse_request
 from backend.checkin.reads import Scan
 from backend.checkin.sqlite import SqliteRecords
-from backend.db import checkins, devices, displays, employees, units, utcnow
+from backend.db import checkins, devices, displays, employees, utcnow
 from backend.errors import ApiError
-from backend.rosters import create_shift, set_roster, working_day
 from backend.settings import Settings
 from tests.client import Phone
 from tests.conftest import app_db, count, run
@@ -153,64 +150,3 @@ def test_writer_commits_durably(client: TestClient, settings: Settings) -> None:
         return
     assert records._writer.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert records._writer.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-async def test_batcher_isolates_a_failing_item() -> None:
-    seen: list[list[int]] = []
-
-    async def run_batch(items: list[int]) -> list[int | Exception]:
-        seen.append(items)
-        if 13 in items and len(items) > 1:
-            raise RuntimeError("a whole-batch failure")
-        return [ValueError("bad") if i == 13 else i * 2 for i in items]
-
-    batcher: Batcher[int, int] = Batcher(run_batch, max_batch=10)
-    results = await asyncio.gather(*(batcher.submit(i) for i in (1, 13, 3)), return_exceptions=True)
-    assert results[0] == 2 and results[2] == 6
-    assert isinstance(results[1], ValueError)
-    assert seen[0] == [1, 13, 3] and [13] in seen  # retried one by one after the failure
-    await batcher.close()
-
-
-def test_batched_working_day_matches_rosters(
-    client: TestClient, settings: Settings, world: dict[str, Any]
-) -> None:
-    """lookups.working_day_on mirrors rosters.working_day; a night shift makes the difference."""
-    db = app_db(client)
-    nip = world["employees"][0]["nip"]
-    person = run(
-        client,
-        db.fetch_one,
-        sa.select(employees.c.id, employees.c.unit_id, units.c.agency_id)
-        .select_from(employees.join(units))
-        .where(employees.c.nip == nip),
-    )
-    night = run(
-        client,
-        create_shift,
-        db,
-        agency_id=person["agency_id"],
-        unit_id=None,
-        code="MLM",
-        name="Malam",
-        start=time(21, 0),
-        end=time(7, 0),
-        actor="test",
-    )
-    monday = date(2026, 11, 23)
-    run(client, set_roster, db, employee_id=person["id"], days=[monday], shift_id=night, actor="t")
-    hot = hot_of(client)
-    moments = [
-        datetime.combine(monday, time(h, m), WIB) + timedelta(days=d)
-        for d in (0, 1, 5)
-        for h, m in ((3, 0), (6, 30), (7, 45), (12, 0), (20, 0), (23, 30))
-    ]
-    for local in moments:
-        args = {
-            "employee_id": person["id"],
-            "agency_id": person["agency_id"],
-            "unit_id": person["unit_id"],
-            "local": local,
-        }
-        expected = run(client, working_day, db, **args)
-        assert run(client, hot.working_day, **args) == expected, local
