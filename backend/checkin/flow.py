@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from backend import tokens
 from backend.checkin.planner import PendingCheckin
 from backend.checkin.reads import HotPath, Scan
+from backend.checkin.records import DatabaseUnavailable
 from backend.db import as_utc, utcnow
 from backend.devices import b64url_decode, raw_signature
 from backend.errors import ApiError
@@ -128,6 +129,8 @@ async def check_in(
     token, pending = _token(req, settings, now)
     try:
         place, person, (day, schedule) = await _parties(hot, req, token.display_id, now)
+    except DatabaseUnavailable:
+        raise
     except ApiError:
         # Cached rows may be stale: a refusal is decided on fresh ones, in DESIGN's order.
         place, person, (day, schedule) = await _parties(hot, req, token.display_id, now, fresh=True)
