@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from backend import devices, metrics
 from backend.checkins import check_in, parse_request
-from backend.errors import ApiError, error_response
+from backend.errors import RETRY_AFTER, ApiError, error_response, retry_headers
 from backend.fastpath import header
 from backend.openapi import openapi_document
 from backend.security_headers import RAW_HEADERS
@@ -96,6 +96,7 @@ class CheckinEndpoint:
         start = time.perf_counter()
         state: AppState = scope["app"].state.presensi
         headers: list[tuple[bytes, bytes]] = scope["headers"]
+        retry = None
         try:
             status, body = await self.check_in(state, scope, headers, receive)
             result = metrics.RESULTS[status]
@@ -103,6 +104,7 @@ class CheckinEndpoint:
             return  # nothing was written: the body never arrived
         except ApiError as exc:
             status, body, result = exc.status, exc.body(), exc.code
+            retry = RETRY_AFTER.get(exc.code)  # faults: storage_full asks the phone to wait
         except Exception:
             metrics.record("server_error", time.perf_counter() - start)
             await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
@@ -116,6 +118,7 @@ class CheckinEndpoint:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
                     *RAW_HEADERS[state.settings.https],
+                    *([(b"retry-after", str(retry).encode())] if retry else []),
                 ],
             }
         )
@@ -161,5 +164,4 @@ async def openapi(request: Request) -> JSONResponse:
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    headers = {"Retry-After": "60"} if exc.code == "rate_limited" else None
-    return error_response(exc, headers)
+    return error_response(exc, retry_headers(exc.code))

@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from backend.db import checkins
-from backend.errors import ApiError
+from backend.errors import ApiError, storage_full
 from backend.rosters import Calendar, calendar_from, calendar_queries
 from backend.schedules import Classification
 
@@ -100,7 +100,9 @@ class Batcher(Generic[T, R]):
                     future.set_exception(RuntimeError("the check-in writer was stopped"))
             raise
         except Exception as exc:
-            if len(batch) == 1:
+            if storage_full(exc):  # faults: every item would fail alike; nothing was stored
+                results = [ApiError("storage_full") for _ in batch]
+            elif len(batch) == 1:
                 results = [exc]
             else:
                 log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)
@@ -274,7 +276,8 @@ class SqliteRecords:
             results = self._write_all(conn, items)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # faults: SQLITE_FULL has already rolled it back
+                conn.execute("ROLLBACK")
             raise
         return results
 
