@@ -19,8 +19,8 @@ import httpx2 as httpx
 import pytest
 
 from backend import migrate
-from tests.conftest import IN_CI
 from tests.client import Phone
+from tests.conftest import IN_CI
 from tests.support.faults import (
     PHONE_TIMEOUT,
     acknowledged,
