@@ -16,13 +16,17 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import devices, tokens
+from backend.accounts import create_admin
 from backend.db import checkins, displays, employees, utcnow
 from backend.demo import ensure_demo
 from backend.settings import parse_qr_keys
+from display_server.pairing import pair
 from tests.client import Phone
 from tests.conftest import _empty
+from tests.support.admin import PASSWORD
 
 SECRET_KEY = b"test-secret-key-0123456789"
+ADMIN = "super"  # a super admin with tests.support.admin.PASSWORD
 PHONE_TIMEOUT = 6.0  # the PWA gives up on a request after this long and queues the scan
 
 
@@ -37,6 +41,7 @@ class Site:
     display_id: int
     phones: list[Phone]
     nips: list[str]
+    credential: str  # the display's, for its websocket
     qr_period: int = 15
 
     def token(self, offset: int = 0) -> str:
@@ -72,9 +77,12 @@ async def seed_site(url: str, *, phones: int, empty: bool = True) -> Site:
             )
             phone.device_id = device.device_id
             enrolled.append(phone)
+        _, credential = await pair(db, SECRET_KEY, info["display"]["pairing_code"], ip="")
+        await create_admin(db, username=ADMIN, password=PASSWORD, role="super_admin", actor="test")
     finally:
         await db.disconnect()
-    return Site(info["display"]["id"], enrolled, [p["nip"] for p in info["employees"]])
+    nips = [p["nip"] for p in info["employees"]]
+    return Site(info["display"]["id"], enrolled, nips, credential)
 
 
 async def enrolment_code(url: str, nip: str) -> str:
