@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 
+import asyncpg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 import display_server.rotation
@@ -21,7 +24,7 @@ from backend.admin.security import AuthError, auth_error_handler
 from backend.checkin.endpoint import submit_checkin
 from backend.checkin.fastpath import FastStarlette
 from backend.db import make_database
-from backend.errors import ApiError, error_response
+from backend.errors import ApiError, error_response, retry_headers, storage_full
 from backend.security_headers import SecurityHeadersMiddleware
 from backend.settings import Settings, load_settings
 from backend.state import AppState
@@ -41,6 +44,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
             status_code=exc.status_code,
         )
     return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+
+async def storage_error(request: Request, exc: Exception) -> Response:
+    """A full disk is a 503 that passes once space is freed; any other error goes on up."""
+    if not storage_full(exc):
+        raise exc
+    log.error("storage full: %s", exc)
+    error = ApiError("storage_full")
+    if request.url.path.startswith("/api/"):
+        return error_response(error, retry_headers(error.code))
+    message = error.body()["error"]["message"]
+    return HTMLResponse(f"<p>{html.escape(message)}</p>", 503, headers=retry_headers(error.code))
 
 
 api_routes = [
@@ -93,6 +108,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ApiError: api.api_error_handler,
             HTTPException: http_error,
             AuthError: auth_error_handler,  # require_role(): sign-in redirect, 403, CSRF
+            sqlite3.OperationalError: storage_error,  # a full disk: 503 storage_full
+            OSError: storage_error,
+            asyncpg.DiskFullError: storage_error,
         },
     )
     app.state.presensi = state

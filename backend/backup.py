@@ -7,13 +7,18 @@ while the server runs. Because the format does not depend on the database, a SQL
 restores into PostgreSQL: that is how an agency moves to several processes.
 
 Restore goes into a new database (created and migrated to the backup's revision when it has
-no schema yet), in a single transaction: it either completes or leaves nothing behind.
+no schema yet) and either completes or leaves the database as it was, even when the process is
+killed half way (``kill -9``, a power cut): on PostgreSQL the rows go in one transaction; on
+SQLite the whole database is built in a file next to the target and renamed over it only when
+complete (a rename is atomic), so the target is always either the old file or the new one.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -137,8 +142,27 @@ async def restore(database_url: str, path: Path) -> Summary:
     if header.get("version") != VERSION:
         raise BackupError(f"{path}: backup format {header.get('version')}, expected {VERSION}")
     revision = header["revision"]
+    target = _sqlite_file(database_url)
+    if target is not None:
+        return await _restore_sqlite(database_url, target, revision, lines, path)
+    await _check_target(database_url, revision)
+    return await _load(database_url, revision, lines, path)
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    if not database_url.startswith("sqlite"):
+        return None
+    name = database_url.split("///", 1)[-1].split("?", 1)[0]
+    return None if not name or name == ":memory:" else Path(name)
+
+
+async def _check_target(database_url: str, revision: str, *, give_schema: bool = True) -> None:
+    """Refuse a database at another revision or in use; give an empty one the backup's schema
+    (``give_schema``) or leave it as it is (SQLite: it is replaced as a whole)."""
     current = migrate.current_revision(database_url)
-    if current is None:  # a new, empty database: give it the backup's schema first
+    if current is None:  # a new, empty database
+        if not give_schema:
+            return
         migrate.upgrade(database_url, revision)
         current = migrate.current_revision(database_url)
     if current != revision:
@@ -147,9 +171,8 @@ async def restore(database_url: str, path: Path) -> Summary:
             f"restore with the Presensi version that made the backup, then upgrade"
         )
     engine = create_async_engine(database_url)
-    rows: dict[str, int] = {}
     try:
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
             # Migrations seed defaults (the national work week); anything an agency made means
             # the database is in use, and a restore never mixes two histories.
             for name in ("agencies", "admin_users"):
@@ -158,6 +181,80 @@ async def restore(database_url: str, path: Path) -> Summary:
                         f"the database is not empty (table {name} has rows): restore into a new"
                         " database"
                     )
+    finally:
+        await engine.dispose()
+
+
+async def _restore_sqlite(
+    database_url: str, target: Path, revision: str, lines: Iterator[Any], path: Path
+) -> Summary:
+    """Build the restored database beside ``target`` and rename it over ``target`` at the end."""
+    staging, exists = _prepare_staging(target)
+    if exists:
+        await _check_target(database_url, revision, give_schema=False)
+        _check_not_open(target)
+    scheme, _, rest = database_url.partition("///")
+    query = rest.partition("?")[2]
+    staging_url = f"{scheme}///{staging}" + (f"?{query}" if query else "")
+    try:
+        migrate.upgrade(staging_url, revision)
+        summary = await _load(staging_url, revision, lines, path)
+        _close_wal(staging)
+        _check_not_open(target)  # nobody opened it while the rows went in
+        _remove_database_files(target, keep_main=True)
+        os.replace(staging, target)
+        _fsync_dir(target.parent)
+    finally:
+        _remove_database_files(staging)
+    return summary
+
+
+def _prepare_staging(target: Path) -> tuple[Path, bool]:
+    """The staging file's path (cleared of what a killed restore left), and whether the target
+    exists."""
+    staging = target.with_name(target.name + ".restoring")
+    _remove_database_files(staging)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return staging, target.exists()
+
+
+def _close_wal(path: Path) -> None:
+    """Fold the WAL into the file and sync it, so the file alone is the whole database."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()  # the last connection: SQLite removes the -wal and -shm files
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def _check_not_open(path: Path) -> None:
+    """A database in WAL mode keeps its -wal file while any connection has it open."""
+    if path.with_name(path.name + "-wal").exists():
+        raise BackupError(f"{path} is in use (stop `presensi serve` before restoring)")
+
+
+def _remove_database_files(path: Path, *, keep_main: bool = False) -> None:
+    suffixes = ("-wal", "-shm", "-journal") if keep_main else ("", "-wal", "-shm", "-journal")
+    for suffix in suffixes:
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _load(database_url: str, revision: str, lines: Iterator[Any], path: Path) -> Summary:
+    """Every row of the backup in one transaction, into a database at its schema revision."""
+    engine = create_async_engine(database_url)
+    rows: dict[str, int] = {}
+    try:
+        async with engine.begin() as conn:
             for existing in reversed(metadata.sorted_tables):
                 await conn.execute(existing.delete())  # the seeded defaults; the backup has its own
             table: sa.Table | None = None

@@ -7,6 +7,9 @@ people read a sentence in their language.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 from starlette.responses import JSONResponse
 
 from backend.i18n import LazyText
@@ -89,7 +92,14 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         503,
         _("The server cannot reach its database right now. Your scan is kept; try again soon."),
     ),
+    "storage_full": (
+        503,
+        _("The server's storage is full, so nothing was saved. Try again in a few minutes."),
+    ),
 }
+
+# Seconds a client is asked to wait (``Retry-After``) for errors that pass by themselves.
+RETRY_AFTER: dict[str, int] = {"rate_limited": 60, "storage_full": 60}
 
 
 class ApiError(Exception):
@@ -117,3 +127,34 @@ class ApiError(Exception):
 
 def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def retry_headers(code: str) -> dict[str, str] | None:
+    """The ``Retry-After`` header an error code is answered with, if it has one."""
+    seconds = RETRY_AFTER.get(code)
+    return None if seconds is None else {"Retry-After": str(seconds)}
+
+
+def storage_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or what it was raised from or while handling, means the database's
+    disk is full: SQLite's SQLITE_FULL, ENOSPC (or EDQUOT) from the OS, PostgreSQL's 53100.
+    Nothing was stored then, and the server serves again once space is freed: 503, not 500.
+    (A failed ROLLBACK after SQLITE_FULL carries the full-disk error as its context.)"""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _full(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _full(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
+            "database or disk is full" in str(exc)
+        )
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return getattr(exc, "sqlstate", None) == "53100"  # asyncpg's DiskFullError

@@ -5,7 +5,9 @@ memory. On SQLite there is one process and the bus stays in it. On PostgreSQL se
 serve the same agency, so ``PostgresBridge`` carries every published event to the others over
 LISTEN/NOTIFY: a display connected to one process sees the scans another process accepted.
 Live views are best effort: an event published while the bridge is reconnecting is lost (the
-records are not; they are in the database).
+records are not; they are in the database). Both connections come back by themselves after
+PostgreSQL restarts or terminates them: the listener with backoff as soon as it is lost, the
+sender when a NOTIFY fails (the batch is sent again once on the new connection).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CHANNEL = "presensi_events"
 MAX_PAYLOAD = 7900  # PostgreSQL refuses NOTIFY payloads from 8000 bytes
 NOTIFY_BATCH = 500
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+CONNECT_TIMEOUT = 5.0  # a cluster that is starting up or unreachable must not hang a reconnect
 
 
 class EventBus:
@@ -79,19 +82,29 @@ class PostgresBridge:
         self.received = 0
 
     async def start(self) -> None:
-        import asyncpg
-
-        self._sender = await asyncpg.connect(self.dsn)
+        self._sender = await self._connect()
         await self._listen()
         self.bus.forward = self._enqueue
 
-    async def _listen(self) -> None:
+    async def _connect(self) -> Any:
         import asyncpg
 
-        conn = await asyncpg.connect(self.dsn)
-        await conn.add_listener(CHANNEL, self._on_notify)
+        return await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT)
+
+    async def _listen(self) -> None:
+        conn = await self._connect()
+        try:
+            await conn.add_listener(CHANNEL, self._on_notify)
+        except BaseException:
+            conn.terminate()
+            raise
         conn.add_termination_listener(self._on_lost)
         self._listener = conn
+
+    @property
+    def listening(self) -> bool:
+        """Whether the LISTEN connection is up (False while it reconnects)."""
+        return self._listener is not None and not self._listener.is_closed()
 
     def _on_lost(self, _conn: Any) -> None:
         if not self._closed and self._reconnecting is None:
@@ -106,7 +119,7 @@ class PostgresBridge:
                     await self._listen()
                     log.info("event listener reconnected")
                     return
-                except (OSError, ConnectionError) as exc:
+                except Exception as exc:  # refused, starting up (57P03), timed out, ...
                     delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                     log.warning("event listener reconnect failed (%s); retry in %ss", exc, delay)
                     attempt += 1
@@ -140,22 +153,31 @@ class PostgresBridge:
             while self._outbox:
                 batch = self._outbox[:NOTIFY_BATCH]
                 del self._outbox[:NOTIFY_BATCH]
-                try:
-                    await self._sender.execute(
-                        "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, batch
-                    )
-                except Exception as exc:  # a live view misses events; the records are safe
-                    log.warning("could not forward %d events: %s", len(batch), exc)
-                    if self._sender.is_closed():
-                        await self._reopen_sender()
+                for attempt in (1, 2):
+                    try:
+                        await self._notify(batch)
+                        break
+                    except Exception as exc:  # a live view misses events; the records are safe
+                        if attempt == 1 and self._sender.is_closed() and await self._reopen():
+                            continue  # the connection was lost (a restart): send it again
+                        log.warning("could not forward %d events: %s", len(batch), exc)
+                        break
         finally:
             self._flushing = None
 
-    async def _reopen_sender(self) -> None:
-        import asyncpg
+    async def _notify(self, batch: list[str]) -> None:
+        await self._sender.execute(
+            "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, batch
+        )
 
-        with contextlib.suppress(OSError, ConnectionError):
-            self._sender = await asyncpg.connect(self.dsn)
+    async def _reopen(self) -> bool:
+        try:
+            self._sender = await self._connect()
+        except Exception as exc:  # down for now: the next batch tries again
+            log.warning("event sender reconnect failed (%s)", exc)
+            return False
+        log.info("event sender reconnected")
+        return True
 
     async def close(self) -> None:
         if self._flushing is not None:

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from backend.errors import ApiError, storage_full
+
 log = logging.getLogger("presensi.writer")
 
 T = TypeVar("T")
@@ -75,7 +77,9 @@ class Batcher(Generic[T, R]):
                     future.set_exception(RuntimeError("the check-in writer was stopped"))
             raise
         except Exception as exc:
-            if len(batch) == 1 or isinstance(exc, self._whole_batch):
+            if storage_full(exc):  # every item would fail alike; nothing was stored
+                results = [ApiError("storage_full") for _ in batch]
+            elif len(batch) == 1 or isinstance(exc, self._whole_batch):
                 results = [exc] * len(batch)
             else:
                 log.warning("batch of %d failed (%s); retrying one by one", len(batch), exc)

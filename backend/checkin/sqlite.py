@@ -143,7 +143,8 @@ class SqliteRecords:
             results = run_steps(plan_batch(items), self)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLITE_FULL has already rolled it back
+                conn.execute("ROLLBACK")
             raise
         return results
 
