@@ -205,6 +205,7 @@ class HttpConnection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.stream: Callable[[bytes], None] | None = None
         self.closed = asyncio.get_running_loop().create_future()
+        self.answered = False  # any byte of the current request's answer has arrived
 
     @classmethod
     async def open(cls, port: int, host: str = "127.0.0.1") -> HttpConnection:
@@ -215,6 +216,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -261,6 +263,7 @@ class HttpConnection(asyncio.Protocol):
         if not self.is_open:
             raise ConnectionError("connection closed")
         self.headers, self.body, self.stream = {}, [], stream
+        self.answered = False
         self.waiter = asyncio.get_running_loop().create_future()
         assert self.transport is not None
         self.transport.write(raw)
