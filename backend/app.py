@@ -18,8 +18,8 @@ import display_server.routes
 import scanner_pwa.routes
 from backend import admin, api, events, health, me, metrics
 from backend.admin.security import AuthError, auth_error_handler
-from backend.db import make_database
-from backend.errors import ApiError, error_response
+from backend.db import CONFLICT_ERRORS, make_database
+from backend.errors import ApiError, error_response, write_conflict_handler
 from backend.fastpath import FastStarlette
 from backend.security_headers import SecurityHeadersMiddleware
 from backend.settings import Settings, load_settings
@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ApiError: api.api_error_handler,
             HTTPException: http_error,
             AuthError: auth_error_handler,  # require_role(): sign-in redirect, 403, CSRF
+            # A race another request won and no code answered itself: 409, never 500.
+            **dict.fromkeys(CONFLICT_ERRORS, write_conflict_handler),
         },
     )
     app.state.presensi = state

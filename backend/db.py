@@ -581,7 +581,7 @@ def make_database(url: str) -> Database:
 # -- races: upserts and the errors a lost race raises -------------------------------------------
 
 
-def insert(db: Database, table: sa.Table) -> Any:
+def dialect_insert(db: Database, table: sa.Table) -> Any:
     """``INSERT`` in the database's dialect, for ``on_conflict_do_nothing/_do_update``."""
     if db.url.dialect == "postgresql":
         return pg_dialect.insert(table)
@@ -601,7 +601,7 @@ async def insert_or_lock(
     if row is not None:
         return False, row
     inserted = await db.fetch_one(
-        insert(db, table)
+        dialect_insert(db, table)
         .values(**key, **values)
         .on_conflict_do_nothing(index_elements=list(key))
         .returning(*table.c)

@@ -7,7 +7,10 @@ people read a sentence in their language.
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
@@ -84,6 +87,11 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This employee already has an absence entry on some of these days."),
     ),
+    # A race lost to another transaction that no code answered itself (backend.db.CONFLICT_ERRORS)
+    "write_conflict": (
+        409,
+        _("Someone else changed this at the same moment. Reload the page and try again."),
+    ),
 }
 
 
@@ -112,3 +120,18 @@ class ApiError(Exception):
 
 def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def write_conflict_handler(request: Request, exc: Exception) -> Response:
+    """A unique violation, deadlock or serialization failure that escaped: another request won
+    the race. 409 ``write_conflict`` (a page for the admin console), never a 500."""
+    logging.getLogger("presensi.db").warning(
+        "write conflict on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    if request.url.path.startswith("/admin/") and "application/json" not in request.headers.get(
+        "accept", ""
+    ):
+        from backend.admin.pages import render
+
+        return render(request, "admin/error.html", {"error": "write_conflict"}, status_code=409)
+    return error_response(ApiError("write_conflict"))
