@@ -191,7 +191,7 @@ def test_the_enrolment_morning(server: LiveServer, database_url: str) -> None:
     )
     assert len(active) == phones
     assert len(asyncio.run(query(database_url, sa.select(checkins.c.id)))) == phones
-    print(f"enrolment morning: {phones} phones in {took:.1f} s")  # noqa: T201
+    print(f"enrolment morning: {phones} phones in {took:.1f} s")
 
 
 # -- pairing, review, imports, holidays ---------------------------------------------------------
@@ -222,7 +222,6 @@ def test_two_displays_pair_with_one_code(server: LiveServer, database_url: str) 
     assert all(400 <= s < 500 for s in statuses if s != 303), statuses
     winner = next(r for r in answers if r.status_code == 303)
     assert CREDENTIAL_COOKIE in winner.cookies
-    assert "invalid_code" in next(r for r in answers if r.status_code != 303).text or True
     [row] = asyncio.run(query(database_url, sa.select(displays.c.pairing_code_hash)))
     assert row["pairing_code_hash"] is None
 
@@ -256,7 +255,7 @@ def test_one_pending_scan_decided_twice_at_once(server: LiveServer, database_url
                     status="pending_review",
                     client_ts=0,
                     nonce="n",
-                )  # fmt: skip
+                )
                 .returning(checkins.c.id)
             )
             return checkin_id
