@@ -62,8 +62,12 @@ async def add(
     if len(attachment) > 500 or len(note) > 500:
         raise ApiError("validation_failed", detail="attachment and note: at most 500 characters")
     async with db.transaction():
+        # FOR UPDATE (PostgreSQL): one absence entry of an employee at a time, so two
+        # overlapping ones saved at once cannot both pass the check below.
         if (
-            await db.fetch_val(sa.select(employees.c.id).where(employees.c.id == employee_id))
+            await db.fetch_val(
+                sa.select(employees.c.id).where(employees.c.id == employee_id).with_for_update()
+            )
             is None
         ):
             raise ApiError("not_found", detail="employee")

@@ -11,7 +11,14 @@ from databases import Database
 from starlette.concurrency import run_in_threadpool
 
 from backend import audit
-from backend.db import admin_sessions, admin_users, units, utcnow
+from backend.db import (
+    CONFLICT_ERRORS,
+    admin_sessions,
+    admin_users,
+    is_unique_violation,
+    units,
+    utcnow,
+)
 from backend.employees import ValidationError
 from backend.i18n import LANGUAGES
 
@@ -80,32 +87,40 @@ async def create_admin(
     username = username.strip()
     if not username or len(username) > 64 or any(ch.isspace() for ch in username):
         raise AccountError("the username must be 1–64 characters without spaces")
+    # Hashed before the transaction: Argon2 takes a while, and a write transaction holds
+    # SQLite's write lock until it ends.
+    password_hash = await run_in_threadpool(hash_password, password)
     now = utcnow()
-    async with db.transaction():
-        if await db.fetch_val(
-            sa.select(admin_users.c.id).where(admin_users.c.username == username)
-        ):
-            raise AccountError("username {username!r} is taken", username=username)
-        admin_id = await db.fetch_val(
-            admin_users.insert()
-            .values(
-                username=username,
-                password_hash=hash_password(password),
-                role=role,
-                agency_id=agency_id,
-                unit_id=unit_id,
-                password_changed_at=now,
-                created_at=now,
+    try:
+        async with db.transaction():
+            if await db.fetch_val(
+                sa.select(admin_users.c.id).where(admin_users.c.username == username)
+            ):
+                raise AccountError("username {username!r} is taken", username=username)
+            admin_id = await db.fetch_val(
+                admin_users.insert()
+                .values(
+                    username=username,
+                    password_hash=password_hash,
+                    role=role,
+                    agency_id=agency_id,
+                    unit_id=unit_id,
+                    password_changed_at=now,
+                    created_at=now,
+                )
+                .returning(admin_users.c.id)
             )
-            .returning(admin_users.c.id)
-        )
-        await audit.record(
-            db,
-            actor=actor,
-            action="admin.create",
-            target=f"admin:{admin_id}",
-            detail={"role": role},
-        )
+            await audit.record(
+                db,
+                actor=actor,
+                action="admin.create",
+                target=f"admin:{admin_id}",
+                detail={"role": role},
+            )
+    except CONFLICT_ERRORS as exc:
+        if is_unique_violation(exc):  # the same username created at once (PostgreSQL)
+            raise AccountError("username {username!r} is taken", username=username) from exc
+        raise
     return int(admin_id)
 
 

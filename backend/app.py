@@ -23,8 +23,14 @@ from backend import admin, api, events, health, me, metrics
 from backend.admin.security import AuthError, auth_error_handler
 from backend.checkin.endpoint import submit_checkin
 from backend.checkin.fastpath import FastStarlette
-from backend.db import make_database
-from backend.errors import ApiError, error_response, retry_headers, storage_full
+from backend.db import CONFLICT_ERRORS, make_database
+from backend.errors import (
+    ApiError,
+    error_response,
+    retry_headers,
+    storage_full,
+    write_conflict_handler,
+)
 from backend.security_headers import SecurityHeadersMiddleware
 from backend.settings import Settings, load_settings
 from backend.state import AppState
@@ -111,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             sqlite3.OperationalError: storage_error,  # a full disk: 503 storage_full
             OSError: storage_error,
             asyncpg.DiskFullError: storage_error,
+            # A race another request won and no code answered itself: 409, never 500.
+            **dict.fromkeys(CONFLICT_ERRORS, write_conflict_handler),
         },
     )
     app.state.presensi = state

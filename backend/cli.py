@@ -166,7 +166,10 @@ def cmd_employee_import(args: argparse.Namespace, settings: Settings) -> None:
         if args.dry_run:
             return len(report.rows)
         with tqdm(total=len(report.rows), unit="rows", disable=len(report.rows) < 1000) as bar:
-            return await import_rows(db, report.rows, actor=ACTOR, progress=bar.update)
+            try:
+                return await import_rows(db, report.rows, actor=ACTOR, progress=bar.update)
+            except ValidationError as exc:  # added meanwhile by another import
+                raise CliError(f"{exc}; nothing was imported") from exc
 
     count = run_db(settings, go)
     print(f"{count} employees {'would be ' if args.dry_run else ''}imported")

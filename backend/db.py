@@ -6,13 +6,25 @@ current shape they produce, used to build queries.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
+import asyncpg
 import sqlalchemy as sa
 from databases import Database, DatabaseURL
-from databases.backends.sqlite import SQLiteBackend, SQLitePool
+from databases.backends.sqlite import (
+    SQLiteBackend,
+    SQLiteConnection,
+    SQLitePool,
+    SQLiteTransaction,
+)
+from databases.core import Connection, Transaction
+from databases.interfaces import TransactionBackend
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 metadata = sa.MetaData(
     naming_convention={
@@ -387,10 +399,108 @@ class _ReusingSQLitePool(SQLitePool):
             await super().release(self._idle.pop())
 
 
+class _WriteTransaction(SQLiteTransaction):
+    """A root transaction is a write transaction from its first statement: ``BEGIN IMMEDIATE``.
+
+    A deferred ``BEGIN`` that reads and then writes cannot be upgraded in WAL mode once another
+    connection has committed meanwhile: SQLite answers "database is locked" at once, whatever
+    ``busy_timeout`` says. ``BEGIN IMMEDIATE`` takes the write lock before the first read, so
+    writers queue within the busy timeout and each sees the state it changes; readers are never
+    blocked (WAL). Within one process the writers also queue on an ``asyncio.Lock`` first, in
+    arrival order, so at most one connection per process waits in SQLite's busy handler.
+    ``db.transaction(readonly=True)`` keeps a deferred ``BEGIN`` for a long read (an export).
+    Nested transactions stay savepoints.
+    """
+
+    def __init__(self, connection: _WriteFirstConnection) -> None:
+        super().__init__(connection)
+        self._backend = connection.backend
+        self._holds_lock = False
+
+    async def start(self, is_root: bool, extra_options: dict[Any, Any]) -> None:
+        readonly = bool(extra_options.get("readonly"))
+        if not is_root or readonly:
+            await super().start(is_root, extra_options)
+            return
+        self._is_root = True
+        raw = self._connection._connection
+        assert raw is not None, "Connection is not acquired"
+        lock = self._backend.write_lock()
+        try:
+            async with asyncio.timeout(self._backend.busy_timeout):
+                await lock.acquire()
+        except TimeoutError:
+            # The same error SQLite gives when its own busy timeout runs out.
+            raise sqlite3.OperationalError("database is locked") from None
+        try:
+            async with raw.execute("BEGIN IMMEDIATE") as cursor:
+                await cursor.close()
+        except BaseException:
+            lock.release()
+            raise
+        self._holds_lock = True
+
+    async def _end(self, sql: str) -> None:
+        raw = self._connection._connection
+        assert raw is not None, "Connection is not acquired"
+        try:
+            async with raw.execute(sql) as cursor:
+                await cursor.close()
+        except BaseException:
+            # A failed COMMIT (a full disk) leaves the transaction open: end it here, so the
+            # connection goes back to the pool clean and the lock is free for the next writer.
+            if raw.in_transaction:
+                async with raw.execute("ROLLBACK") as cursor:
+                    await cursor.close()
+            raise
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._holds_lock:
+            self._holds_lock = False
+            self._backend.write_lock().release()
+
+    async def commit(self) -> None:
+        if not self._holds_lock:
+            await super().commit()
+        else:
+            await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        if not self._holds_lock:
+            await super().rollback()
+        else:
+            await self._end("ROLLBACK")
+
+
+class _WriteFirstConnection(SQLiteConnection):
+    def __init__(self, backend: PooledSQLiteBackend) -> None:
+        super().__init__(backend._pool, backend._dialect)
+        self.backend = backend
+
+    def transaction(self) -> TransactionBackend:
+        return _WriteTransaction(self)
+
+
 class PooledSQLiteBackend(SQLiteBackend):
     def __init__(self, database_url: DatabaseURL | str, **options: Any) -> None:
         super().__init__(database_url, **options)
         self._pool = _ReusingSQLitePool(self._database_url, **self._options)
+        self.busy_timeout = float(options.get("timeout", 5.0))
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def write_lock(self) -> asyncio.Lock:
+        """This process's queue of writers (one per event loop: tests run several)."""
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {k: v for k, v in self._locks.items() if not k.is_closed()}
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def connection(self) -> SQLiteConnection:
+        return _WriteFirstConnection(self)
 
     async def disconnect(self) -> None:
         assert isinstance(self._pool, _ReusingSQLitePool)
@@ -398,12 +508,67 @@ class PooledSQLiteBackend(SQLiteBackend):
         await super().disconnect()
 
 
+class _SafeTransaction(Transaction):
+    """`databases`' transaction, except that a failed BEGIN (the lock not had within the busy
+    timeout, a cancelled request) gives its connection back instead of leaking it."""
+
+    async def start(self) -> Transaction:
+        connection = self._connection
+        self._transaction = connection._connection.transaction()
+        async with connection._transaction_lock:
+            is_root = not connection._transaction_stack
+            await connection.__aenter__()
+            try:
+                await self._transaction.start(is_root=is_root, extra_options=self._extra_options)
+            except BaseException:
+                self._transaction = None
+                await connection.__aexit__()
+                raise
+            connection._transaction_stack.append(self)
+        return self
+
+
+class _ReadIteratingConnection(Connection):
+    """``db.iterate`` streams inside a read-only transaction (an export must not hold SQLite's
+    write lock while it streams)."""
+
+    def transaction(self, *, force_rollback: bool = False, **kwargs: Any) -> Transaction:
+        def connection_callable() -> Connection:
+            return self
+
+        return _SafeTransaction(connection_callable, force_rollback, **kwargs)
+
+    async def iterate(self, query: Any, values: dict[str, Any] | None = None) -> Any:
+        built_query = self._build_query(query, values)
+        async with self.transaction(readonly=True), self._query_lock:
+            async for record in self._connection.iterate(built_query):
+                yield record
+
+
 class PresensiDatabase(Database):
+    """``databases.Database`` with one write discipline: every ``db.transaction()`` may write.
+
+    On SQLite it begins with ``BEGIN IMMEDIATE`` (see ``_WriteTransaction``); on PostgreSQL it is
+    the usual READ COMMITTED transaction, where code that decides on what it read locks the
+    rows it decides on (``SELECT ... FOR UPDATE``) or claims them with a guarded ``UPDATE``.
+    ``db.transaction(readonly=True)`` is a read-only one on both.
+    """
+
     SUPPORTED_BACKENDS = {  # noqa: RUF012 - the base class declares it a plain attribute
         **Database.SUPPORTED_BACKENDS,
         "sqlite": "backend.db:PooledSQLiteBackend",
         "sqlite+aiosqlite": "backend.db:PooledSQLiteBackend",
     }
+
+    def connection(self) -> Connection:
+        if self._global_connection is not None:
+            return self._global_connection
+        if not self._connection:
+            self._connection = _ReadIteratingConnection(self, self._backend)
+        return self._connection
+
+    def transaction(self, *, force_rollback: bool = False, **kwargs: Any) -> Transaction:
+        return _SafeTransaction(self.connection, force_rollback=force_rollback, **kwargs)
 
 
 def make_database(url: str) -> Database:
@@ -411,3 +576,55 @@ def make_database(url: str) -> Database:
         # timeout: how long a writer waits for SQLite's lock before failing (busy_timeout).
         return PresensiDatabase(url, timeout=30)
     return PresensiDatabase(url, min_size=2, max_size=20)
+
+
+# -- races: upserts and the errors a lost race raises -------------------------------------------
+
+
+def dialect_insert(db: Database, table: sa.Table) -> Any:
+    """``INSERT`` in the database's dialect, for ``on_conflict_do_nothing/_do_update``."""
+    if db.url.dialect == "postgresql":
+        return pg_dialect.insert(table)
+    return sqlite_dialect.insert(table)
+
+
+async def insert_or_lock(
+    db: Database, table: sa.Table, key: dict[str, Any], values: dict[str, Any]
+) -> tuple[bool, Any]:
+    """In a transaction: insert ``key | values`` unless a row with ``key`` (a unique
+    constraint's columns) exists. Returns (True, the new row) or (False, the existing row,
+    locked until the transaction ends on PostgreSQL), so two racing upserts never both insert.
+    """
+    where = [table.c[k] == v for k, v in key.items()]
+    query = table.select().where(*where).with_for_update()
+    row = await db.fetch_one(query)
+    if row is not None:
+        return False, row
+    inserted = await db.fetch_one(
+        dialect_insert(db, table)
+        .values(**key, **values)
+        .on_conflict_do_nothing(index_elements=list(key))
+        .returning(*table.c)
+    )
+    if inserted is not None:
+        return True, inserted
+    # Another transaction inserted it meanwhile (PostgreSQL, READ COMMITTED): now it is visible.
+    row = await db.fetch_one(query)
+    assert row is not None
+    return False, row
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        return True
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+
+# Errors that mean another transaction won a race: answered 409 ``write_conflict``, never 500
+# (backend/app.py registers the handler). Code that can lose a race on purpose catches them
+# itself and answers its own 4xx.
+CONFLICT_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.IntegrityError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+    asyncpg.exceptions.TransactionRollbackError,  # serialization_failure, deadlock_detected
+)

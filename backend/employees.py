@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import audit
-from backend.db import employees, offices, units, utcnow
+from backend.db import CONFLICT_ERRORS, employees, is_unique_violation, offices, units, utcnow
 from backend.i18n import LazyText, gettext
 
 KINDS = ("asn", "pppk", "contract")
@@ -180,16 +180,43 @@ async def import_rows(
     progress: Callable[[int], None] | None = None,
     batch: int = 500,
 ) -> int:
-    """Insert validated rows in one transaction: all or nothing."""
+    """Insert validated rows in one transaction: all or nothing.
+
+    A NIP that another import or admin added since the file was checked refuses the whole file
+    with ``ValidationError("NIP {nip} already exists")``, as checking it again would.
+    """
     now = utcnow()
-    async with db.transaction():
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            await db.execute_many(employees.insert(), [{**r, "created_at": now} for r in chunk])
-            if progress:
-                progress(len(chunk))
-        await audit.record(db, actor=actor, action="employee.import", detail={"rows": len(rows)})
+    try:
+        async with db.transaction():
+            taken = await _taken_nip(db, [r["nip"] for r in rows])
+            if taken is not None:
+                raise ValidationError("NIP {nip} already exists", nip=taken)
+            for start in range(0, len(rows), batch):
+                chunk = rows[start : start + batch]
+                await db.execute_many(employees.insert(), [{**r, "created_at": now} for r in chunk])
+                if progress:
+                    progress(len(chunk))
+            await audit.record(
+                db, actor=actor, action="employee.import", detail={"rows": len(rows)}
+            )
+    except CONFLICT_ERRORS as exc:
+        # PostgreSQL: a racing import committed one of these NIPs after the check above.
+        taken = await _taken_nip(db, [r["nip"] for r in rows]) if is_unique_violation(exc) else None
+        if taken is None:
+            raise
+        raise ValidationError("NIP {nip} already exists", nip=taken) from exc
     return len(rows)
+
+
+async def _taken_nip(db: Database, nips: list[str]) -> str | None:
+    """The first of ``nips`` that an employee already has."""
+    for start in range(0, len(nips), 500):
+        found = await db.fetch_val(
+            sa.select(employees.c.nip).where(employees.c.nip.in_(nips[start : start + 500]))
+        )
+        if found is not None:
+            return str(found)
+    return None
 
 
 async def add_employee(
@@ -206,24 +233,29 @@ async def add_employee(
     kind = validate_kind(kind)
     nip = validate_nip(nip, kind)
     name = validate_name(name)
-    async with db.transaction():
-        if await db.fetch_val(sa.select(employees.c.id).where(employees.c.nip == nip)) is not None:
-            raise ValidationError("NIP {nip} already exists", nip=nip)
-        employee_id = await db.fetch_val(
-            employees.insert()
-            .values(
-                nip=nip,
-                name=name,
-                unit_id=unit_id,
-                kind=kind,
-                office_id=office_id,
-                created_at=utcnow(),
+    try:
+        async with db.transaction():
+            if await db.fetch_val(sa.select(employees.c.id).where(employees.c.nip == nip)):
+                raise ValidationError("NIP {nip} already exists", nip=nip)
+            employee_id = await db.fetch_val(
+                employees.insert()
+                .values(
+                    nip=nip,
+                    name=name,
+                    unit_id=unit_id,
+                    kind=kind,
+                    office_id=office_id,
+                    created_at=utcnow(),
+                )
+                .returning(employees.c.id)
             )
-            .returning(employees.c.id)
-        )
-        await audit.record(
-            db, actor=actor, action="employee.create", target=f"employee:{employee_id}", ip=ip
-        )
+            await audit.record(
+                db, actor=actor, action="employee.create", target=f"employee:{employee_id}", ip=ip
+            )
+    except CONFLICT_ERRORS as exc:
+        if is_unique_violation(exc):  # the same NIP added at the same moment (PostgreSQL)
+            raise ValidationError("NIP {nip} already exists", nip=nip) from exc
+        raise
     return int(employee_id)
 
 

@@ -8,9 +8,11 @@ people read a sentence in their language.
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
@@ -96,6 +98,11 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         503,
         _("The server's storage is full, so nothing was saved. Try again in a few minutes."),
     ),
+    # A race lost to another transaction that no code answered itself (backend.db.CONFLICT_ERRORS)
+    "write_conflict": (
+        409,
+        _("Someone else changed this at the same moment. Reload the page and try again."),
+    ),
 }
 
 # Seconds a client is asked to wait (``Retry-After``) for errors that pass by themselves.
@@ -158,3 +165,18 @@ def _full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return getattr(exc, "sqlstate", None) == "53100"  # asyncpg's DiskFullError
+
+
+async def write_conflict_handler(request: Request, exc: Exception) -> Response:
+    """A unique violation, deadlock or serialization failure that escaped: another request won
+    the race. 409 ``write_conflict`` (a page for the admin console), never a 500."""
+    logging.getLogger("presensi.db").warning(
+        "write conflict on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    if request.url.path.startswith("/admin/") and "application/json" not in request.headers.get(
+        "accept", ""
+    ):
+        from backend.admin.pages import render
+
+        return render(request, "admin/error.html", {"error": "write_conflict"}, status_code=409)
+    return error_response(ApiError("write_conflict"))

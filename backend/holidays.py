@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import audit
-from backend.db import holidays, utcnow
+from backend.db import dialect_insert, holidays, insert_or_lock, utcnow
 from backend.errors import ApiError
 
 KINDS = ("national", "cuti_bersama", "local")
@@ -36,39 +36,47 @@ def from_package(year: int) -> list[tuple[date, str, str]]:
 
 async def seed(db: Database, *, agency_id: int, year: int, actor: str) -> int:
     """Add the package's days the agency does not have yet; returns how many were added."""
-    have = {
-        r["day"]
-        for r in await db.fetch_all(
-            sa.select(holidays.c.day)
-            .where(holidays.c.agency_id == agency_id)
-            .where(holidays.c.day.between(date(year, 1, 1), date(year, 12, 31)))
-        )
-    }
     now = utcnow()
-    rows = [
-        {
-            "agency_id": agency_id,
-            "day": day,
-            "name": name[:200],
-            "kind": kind,
-            "source": "package",
-            "updated_by": actor,
-            "updated_at": now,
+    async with db.transaction():
+        have = {
+            r["day"]
+            for r in await db.fetch_all(
+                sa.select(holidays.c.day)
+                .where(holidays.c.agency_id == agency_id)
+                .where(holidays.c.day.between(date(year, 1, 1), date(year, 12, 31)))
+            )
         }
-        for day, name, kind in from_package(year)
-        if day not in have
-    ]
-    if rows:
-        async with db.transaction():
-            await db.execute_many(holidays.insert(), rows)
+        rows = [
+            {
+                "agency_id": agency_id,
+                "day": day,
+                "name": name[:200],
+                "kind": kind,
+                "source": "package",
+                "updated_by": actor,
+                "updated_at": now,
+            }
+            for day, name, kind in from_package(year)
+            if day not in have
+        ]
+        if not rows:
+            return 0
+        # DO NOTHING: a day another admin added meanwhile (PostgreSQL) keeps that admin's edit.
+        added = await db.fetch_all(
+            dialect_insert(db, holidays)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["agency_id", "day"])
+            .returning(holidays.c.id)
+        )
+        if added:
             await audit.record(
                 db,
                 actor=actor,
                 action="holiday.seed",
                 target=f"agency:{agency_id}",
-                detail={"year": year, "added": len(rows)},
+                detail={"year": year, "added": len(added)},
             )
-    return len(rows)
+    return len(added)
 
 
 async def put(
@@ -82,11 +90,6 @@ async def put(
         raise ApiError("validation_failed", detail=f"kind: one of {', '.join(KINDS)}")
     now = utcnow()
     async with db.transaction():
-        existing = await db.fetch_val(
-            sa.select(holidays.c.id)
-            .where(holidays.c.agency_id == agency_id)
-            .where(holidays.c.day == day)
-        )
         values = {
             "name": name,
             "kind": kind,
@@ -94,12 +97,13 @@ async def put(
             "updated_by": actor,
             "updated_at": now,
         }
-        if existing is None:
+        inserted, existing = await insert_or_lock(
+            db, holidays, {"agency_id": agency_id, "day": day}, {"source": "manual", **values}
+        )
+        if not inserted:
             await db.execute(
-                holidays.insert().values(agency_id=agency_id, day=day, source="manual", **values)
+                holidays.update().where(holidays.c.id == existing["id"]).values(**values)
             )
-        else:
-            await db.execute(holidays.update().where(holidays.c.id == existing).values(**values))
         await audit.record(
             db,
             actor=actor,

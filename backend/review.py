@@ -50,7 +50,11 @@ async def decide(db: Database, *, checkin_id: int, decision: str, reason: str, a
         raise ApiError("validation_failed", detail="decision: approved or rejected")
     reason = _reason(reason, required=decision == "rejected")
     async with db.transaction():
-        status = await db.fetch_val(sa.select(checkins.c.status).where(checkins.c.id == checkin_id))
+        # FOR UPDATE (PostgreSQL): two admins deciding the same scan at once take turns, and
+        # the second sees the first one's decision below (SQLite: BEGIN IMMEDIATE already).
+        status = await db.fetch_val(
+            sa.select(checkins.c.status).where(checkins.c.id == checkin_id).with_for_update()
+        )
         if status is None:
             raise ApiError("not_found", detail="scan")
         if status != "pending_review":
@@ -126,7 +130,9 @@ async def correct(
     async with db.transaction():
         if replaces_checkin_id is not None:
             owner = await db.fetch_val(
-                sa.select(checkins.c.employee_id).where(checkins.c.id == replaces_checkin_id)
+                sa.select(checkins.c.employee_id)
+                .where(checkins.c.id == replaces_checkin_id)
+                .with_for_update()  # one correction per scan, also when two race
             )
             if owner != employee_id:
                 raise ApiError("not_found", detail="scan")

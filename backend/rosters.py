@@ -20,7 +20,16 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import audit
-from backend.db import employees, holidays, roster_entries, shifts, units, utcnow, work_schedules
+from backend.db import (
+    dialect_insert,
+    employees,
+    holidays,
+    roster_entries,
+    shifts,
+    units,
+    utcnow,
+    work_schedules,
+)
 from backend.errors import ApiError
 from backend.schedules import DaySchedule, pick_rule
 
@@ -304,13 +313,9 @@ async def set_roster(
             raise ApiError("not_found", detail="shift")
     now = utcnow()
     async with db.transaction():
-        await db.execute(
-            roster_entries.delete()
-            .where(roster_entries.c.employee_id == employee_id)
-            .where(roster_entries.c.day.in_(days))
-        )
-        await db.execute_many(
-            roster_entries.insert(),
+        # One upsert, not delete + insert: two admins rostering the same days at once end
+        # with one entry per day (the later save), never a unique violation (PostgreSQL).
+        upsert = dialect_insert(db, roster_entries).values(
             [
                 {
                     "employee_id": employee_id,
@@ -320,7 +325,17 @@ async def set_roster(
                     "updated_at": now,
                 }
                 for d in days
-            ],
+            ]
+        )
+        await db.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["employee_id", "day"],
+                set_={
+                    "shift_id": upsert.excluded.shift_id,
+                    "updated_by": upsert.excluded.updated_by,
+                    "updated_at": upsert.excluded.updated_at,
+                },
+            )
         )
         await audit.record(
             db,

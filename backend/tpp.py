@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import audit
-from backend.db import tpp_rules, utcnow
+from backend.db import insert_or_lock, tpp_rules, utcnow
 from backend.errors import ApiError
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
@@ -136,14 +136,13 @@ async def set_rule(
     if not 0 <= basis_points <= CAP:
         raise ApiError("validation_failed", detail="percent: 0–100")
     async with db.transaction():
-        previous = await db.fetch_one(
-            sa.select(tpp_rules.c.id, tpp_rules.c.basis_points)
-            .where(tpp_rules.c.agency_id == agency_id)
-            .where(tpp_rules.c.code == code)
-        )
         values = {"basis_points": basis_points, "updated_by": actor, "updated_at": utcnow()}
-        if previous is None:
-            await db.execute(tpp_rules.insert().values(agency_id=agency_id, code=code, **values))
+        # One row per agency and code also when two admins save at once (PostgreSQL).
+        inserted, previous = await insert_or_lock(
+            db, tpp_rules, {"agency_id": agency_id, "code": code}, values
+        )
+        if inserted:
+            previous = None
         else:
             await db.execute(
                 tpp_rules.update().where(tpp_rules.c.id == previous["id"]).values(**values)

@@ -38,17 +38,18 @@ async def issue_pairing_code(
 ) -> str:
     code = new_code()
     now = utcnow()
-    await db.execute(
-        displays.update()
-        .where(displays.c.id == display_id)
-        .values(
-            pairing_code_hash=hash_code(secret_key, "pair", code),
-            pairing_expires_at=now + PAIRING_TTL,
+    async with db.transaction():  # the code and its audit entry together
+        await db.execute(
+            displays.update()
+            .where(displays.c.id == display_id)
+            .values(
+                pairing_code_hash=hash_code(secret_key, "pair", code),
+                pairing_expires_at=now + PAIRING_TTL,
+            )
         )
-    )
-    await audit.record(
-        db, actor=actor, action="display.pairing_code", target=f"display:{display_id}", ip=ip
-    )
+        await audit.record(
+            db, actor=actor, action="display.pairing_code", target=f"display:{display_id}", ip=ip
+        )
     return code
 
 

@@ -289,5 +289,9 @@ async def _import_upload(
     if not report.ok:
         return 400
     if not dry_run:
-        context["imported"] = await staff.import_rows(db, report.rows, actor=me.actor)
+        try:
+            context["imported"] = await staff.import_rows(db, report.rows, actor=me.actor)
+        except ValidationError as exc:  # another import added one of these NIPs meanwhile
+            context["form_error"] = exc.render(lang)
+            return 409
     return 200
