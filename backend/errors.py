@@ -84,6 +84,16 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This employee already has an absence entry on some of these days."),
     ),
+    "edit_conflict": (
+        409,
+        _(
+            "Another admin changed this while you were editing it. Check their changes and save again."
+        ),
+    ),
+    "precondition_failed": (
+        412,
+        _("This object changed since you read it (If-Match). Read it again and repeat the change."),
+    ),
 }
 
 
