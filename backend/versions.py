@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from typing import Any
@@ -25,7 +25,16 @@ import sqlalchemy as sa
 from databases import Database
 from starlette.exceptions import HTTPException
 
-from backend.db import admin_users, agencies, as_utc, displays, employees, offices, units
+from backend.db import (
+    admin_users,
+    agencies,
+    as_utc,
+    displays,
+    employees,
+    holidays,
+    offices,
+    units,
+)
 
 # The columns an edit can change, per table; a column that changes by itself (a display's
 # last_seen_at, an admin's language) is left out, or every heartbeat would be a conflict.
@@ -36,6 +45,7 @@ EDITABLE: dict[str, tuple[str, ...]] = {
     employees.name: ("nip", "name", "kind", "unit_id", "office_id", "active"),
     admin_users.name: ("username", "role", "agency_id", "unit_id", "active"),
     displays.name: ("office_id", "name", "revoked_at"),
+    holidays.name: ("agency_id", "day", "name", "kind", "active"),
 }
 
 Expected = frozenset[str] | None  # None: not checked; else the versions the client accepts
@@ -134,20 +144,26 @@ async def guard(
 
 async def of_set(db: Database, query: sa.Select[Any]) -> tuple[list[dict[str, Any]], str]:
     """The rows of an edited set (``query`` orders them) and the set's version."""
-    rows = [{k: _plain(v) for k, v in r._mapping.items()} for r in await db.fetch_all(query)]
+    rows = [{k: _plain(v) for k, v in dict(r._mapping).items()} for r in await db.fetch_all(query)]
     return rows, of(rows)
 
 
 @asynccontextmanager
 async def guard_set(
-    db: Database, owner: sa.Table, owner_id: int, query: sa.Select[Any], expected: Expected
+    db: Database,
+    owner: sa.Table,
+    owner_id: int,
+    query: sa.Select[Any],
+    expected: Expected,
+    describe: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Like ``guard`` for a set of rows belonging to ``owner`` (locked: rows can be added)."""
+    """Like ``guard`` for a set of rows belonging to ``owner`` (locked, since rows can be
+    added); a Conflict's ``current`` is ``describe(rows)`` (default ``{"rows": rows}``)."""
     async with db.transaction():
         await lock(db, owner, owner_id)
         rows, version = await of_set(db, query)
         if expected is not None and version not in expected:
-            raise Conflict({"rows": rows}, version)
+            raise Conflict(describe(rows) if describe else {"rows": rows}, version)
         yield rows
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from backend import holidays as calendar
 from backend import versions
 from backend.accounts import create_admin
 from backend.admin.security import hash_api_token
@@ -25,13 +26,16 @@ from backend.db import (
     audit_log,
     displays,
     employees,
+    holidays,
     make_database,
     offices,
+    tpp_rules,
     units,
     utcnow,
+    work_schedules,
 )
 from backend.demo import ensure_demo
-from tests.conftest import app_db, run
+from tests.conftest import app_db, count, run
 from tests.support.admin import PASSWORD, csrf, make_admins, sign_in
 from tests.support.server import live_server
 from tests.test_admin_api import API, token_for
@@ -403,3 +407,78 @@ def test_concurrent_saves_of_one_employee_one_winner_per_round(
         assert not [line for line in server.log if "Traceback" in line], server.log[-40:]
     assert len(results) == rounds
     assert asyncio.run(_final_name(database_url, employee_id)) == winners[-1]
+
+
+# -- sets edited as one: TPP rules, work hours; and a holiday's switch ---------------------------
+
+
+def test_tpp_rules_from_a_stale_page_are_refused(client: TestClient, world: dict[str, Any]) -> None:
+    make_admins(client)
+    sign_in(client, "agency_admin")
+    page = client.get("/admin/tpp").text
+    form = dict(re.findall(r'name="([A-Za-z0-9_]+)" value="([^"]*)" inputmode', page))
+    form |= {"csrf_token": csrf(client, "/admin/tpp"), "version": form_version(page)}
+    first = client.post("/admin/tpp", data=form | {"absent": "2,5"}, follow_redirects=False)
+    assert first.status_code == 303
+    second = client.post("/admin/tpp", data=form | {"absent": "4"}, follow_redirects=False)
+    assert second.status_code == 409
+    assert re.search(r'data-side="theirs">2.5<', second.text)
+    assert re.search(r'data-side="yours">4<', second.text)
+    assert 'name="absent" value="4"' in second.text  # kept filled
+    assert run(client, app_db(client).fetch_val, sa.select(tpp_rules.c.basis_points)) == 250
+    again = client.post(
+        "/admin/tpp", data=form | {"absent": "4", "version": form_version(second.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert again.status_code == 303
+    assert run(client, app_db(client).fetch_val, sa.select(tpp_rules.c.basis_points)) == 400
+
+
+def test_work_hours_added_from_a_stale_page_are_refused(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    make_admins(client)
+    sign_in(client, "agency_admin")
+    page = client.get("/admin/schedules").text
+    form = {"csrf_token": csrf(client, "/admin/schedules"), "version": form_version(page),
+            "name": "Ramadan", "weekday": ["0", "1"], "start": "08:00", "end": "15:00",
+            "valid_from": "2027-02-08", "valid_to": "2027-03-09"}  # fmt: skip
+    before = count(client, work_schedules)
+    assert (
+        client.post("/admin/schedules/rules", data=form, follow_redirects=False).status_code == 303
+    )
+    assert count(client, work_schedules) == before + 2
+    second = client.post(
+        "/admin/schedules/rules", data=form | {"name": "Ramadan lagi"}, follow_redirects=False
+    )
+    assert second.status_code == 409
+    assert "Ramadan lagi" in second.text and 'value="Ramadan lagi"' in second.text
+    assert count(client, work_schedules) == before + 2
+    rule_id = run(client, app_db(client).fetch_val, sa.select(sa.func.max(work_schedules.c.id)))
+    stale = client.post(
+        f"/admin/schedules/rules/{rule_id}/remove",
+        data={"csrf_token": form["csrf_token"], "version": form["version"]},
+        follow_redirects=False,
+    )
+    assert stale.status_code == 409 and count(client, work_schedules) == before + 2
+
+
+def test_a_holiday_switched_from_a_stale_page_is_refused(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    make_admins(client)
+    sign_in(client, "agency_admin")
+    agency_id = run(client, app_db(client).fetch_val, sa.select(agencies.c.id))
+    run(client, calendar.put, app_db(client), agency_id=agency_id, day=date(2026, 12, 24),
+        name="Cuti bersama Natal", kind="cuti_bersama", actor="test")  # fmt: skip
+    page = client.get("/admin/holidays?year=2026").text
+    version = re.findall(r'name="version" value="([0-9a-f]+)"', page)[0]
+    form = {"csrf_token": csrf(client, "/admin/holidays"), "day": "2026-12-24",
+            "version": version}  # fmt: skip
+    off = client.post("/admin/holidays", data=form | {"action": "off"}, follow_redirects=False)
+    assert off.status_code == 303
+    # Another copy of the old page, where the other admin switches it back on, then off again.
+    stale = client.post("/admin/holidays", data=form | {"action": "on"}, follow_redirects=False)
+    assert stale.status_code == 409 and 'data-side="theirs"' in stale.text
+    active = run(client, app_db(client).fetch_val, sa.select(holidays.c.active))
+    assert active is False

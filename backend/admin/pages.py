@@ -26,7 +26,7 @@ from backend import versions
 from backend.admin.security import ORG_ADMINS, READERS, SUPER, Principal
 from backend.db import as_utc
 from backend.employees import ValidationError
-from backend.errors import ERRORS
+from backend.errors import ERRORS, ApiError
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
 from backend.state import AppState
@@ -210,10 +210,15 @@ class Field:
     label: LazyText
     choices: str | None = None
     boolean: bool = False
+    parse: Callable[[str], Any] | None = None  # the sent text as it is stored (shown)
+    yes: LazyText | None = None  # a boolean's labels (default: active, inactive)
+    no: LazyText | None = None
 
     def posted(self, data: Mapping[str, str]) -> Any:
         """The sent text as the stored type, so the form can be filled with it again."""
         text = data.get(self.name, "")
+        if self.parse:
+            return self.parse(text)
         if self.boolean:
             return text.lower() in ("1", "on", "true", "yes")
         if self.choices:
@@ -222,13 +227,18 @@ class Field:
 
     def shown(self, value: Any, context: Mapping[str, Any]) -> str:
         if self.boolean:
-            return translate(_("Active") if value else _("Inactive"))
+            return translate((self.yes or _("Active")) if value else (self.no or _("Inactive")))
         if value is None or value == "":
             return "—"
         for choice in context.get(self.choices or "", ()):
             if choice["id"] == value:
                 return str(choice["name"])
         return str(value)
+
+
+def error_text(exc: ApiError) -> str:
+    message = translate(ERRORS[exc.code][1])
+    return f"{message} ({exc.detail})" if exc.detail else message
 
 
 def conflict_context(
@@ -288,6 +298,8 @@ async def form_page(
             return redirect(done_url, done)
         except ValidationError as exc:
             form_error, status = exc.render(current_language.get()), 400
+        except ApiError as exc:
+            form_error, status = error_text(exc), 400
         except versions.Conflict as exc:
             form_error, status, conflict = translate(ERRORS["edit_conflict"][1]), 409, exc
     ctx = await context()
