@@ -201,7 +201,8 @@ def test_the_openapi_document_names_if_match(client: TestClient) -> None:
     patch = spec["paths"]["/api/v1/admin/employees/{employee_id}"]["patch"]
     assert "412" in patch["responses"]
     assert any(p["name"] == "If-Match" and p["in"] == "header" for p in patch["parameters"])
-    assert "get" in spec["paths"]["/api/v1/admin/offices/{office_id}"]
+    office = spec["paths"]["/api/v1/admin/offices/{office_id}"]
+    assert "ETag" in office["get"]["responses"]["200"]["headers"]
 
 
 # -- the console: 409 with the other admin's values --------------------------------------------

@@ -479,6 +479,15 @@ def _operation(method: str, path: str) -> dict[str, Any]:
             {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
             for p in params
         ]
+    if path.endswith("}") and method in ("GET", "PATCH"):
+        operation["responses"][ok] = operation["responses"][ok] | {
+            "headers": {
+                "ETag": {
+                    "description": "The object's version, for If-Match",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
     if method == "PATCH":
         operation.setdefault("parameters", []).append(
             {
