@@ -103,6 +103,16 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("Someone else changed this at the same moment. Reload the page and try again."),
     ),
+    "edit_conflict": (
+        409,
+        _(
+            "Another admin changed this while you were editing it. Check their changes and save again."
+        ),
+    ),
+    "precondition_failed": (
+        412,
+        _("This object changed since you read it (If-Match). Read it again and repeat the change."),
+    ),
 }
 
 # Seconds a client is asked to wait (``Retry-After``) for errors that pass by themselves.

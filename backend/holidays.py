@@ -13,7 +13,7 @@ import holidays as holiday_package
 import sqlalchemy as sa
 from databases import Database
 
-from backend import audit
+from backend import audit, versions
 from backend.db import dialect_insert, holidays, insert_or_lock, utcnow
 from backend.errors import ApiError
 
@@ -113,9 +113,27 @@ async def put(
         )
 
 
-async def set_active(db: Database, *, agency_id: int, day: date, active: bool, actor: str) -> None:
-    """Switch a holiday off (a working day after all) or back on."""
+async def set_active(
+    db: Database,
+    *,
+    agency_id: int,
+    day: date,
+    active: bool,
+    actor: str,
+    expected: versions.Expected = None,
+) -> None:
+    """Switch a holiday off (a working day after all) or back on; with ``expected``, only
+    from that version of the day (``versions.Conflict`` otherwise)."""
     async with db.transaction():
+        if expected is not None:
+            holiday_id = await db.fetch_val(
+                sa.select(holidays.c.id)
+                .where(holidays.c.agency_id == agency_id)
+                .where(holidays.c.day == day)
+            )
+            if holiday_id is None:
+                raise ApiError("not_found", detail="holiday")
+            await versions.check(db, holidays, holiday_id, expected)
         changed = await db.fetch_val(
             holidays.update()
             .where(holidays.c.agency_id == agency_id)

@@ -100,7 +100,7 @@ routes: list[BaseRoute] = [
     Route("/schedules/shifts", schedules.add_shift, methods=POST),
     Route("/schedules/roster", schedules.set_roster, methods=POST),
     Route("/tpp", tpp.rules_page, methods=GET),
-    Route("/tpp", tpp.save, methods=POST),
+    Route("/tpp", tpp.rules_page, methods=POST),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="admin-static"),
 ]
 

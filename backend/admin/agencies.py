@@ -9,10 +9,11 @@ from databases import Database
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import audit
+from backend import audit, versions
 from backend.admin import fields, scope
 from backend.admin.pages import form_page, paginate
 from backend.admin.security import ORG_ADMINS, SUPER, Principal, request_ip, require_role
+from backend.admin.units import FIELDS
 from backend.db import agencies, utcnow
 from backend.employees import ValidationError
 from backend.state import AppState
@@ -33,14 +34,22 @@ def query(me: Principal, q: str = "") -> sa.Select[Any]:
 
 
 async def save(
-    db: Database, me: Principal, agency_id: int | None, data: dict[str, Any], ip: str = ""
+    db: Database,
+    me: Principal,
+    agency_id: int | None,
+    data: dict[str, Any],
+    ip: str = "",
+    expected: versions.Expected = None,
 ) -> int:
-    """Create (``agency_id`` None) or update an agency; super admins only."""
+    """Create (``agency_id`` None) or update an agency; super admins only. An update is
+    refused with ``versions.Conflict`` when the agency is no longer at an ``expected`` version."""
     values = {
         "code": fields.code(data.get("code")),
         "name": fields.text(data.get("name"), fields.NAME),
     }
     async with db.transaction():
+        if agency_id is not None:
+            await versions.check(db, agencies, agency_id, expected, scope.agencies(me))
         taken = await db.fetch_val(
             sa.select(agencies.c.id)
             .where(agencies.c.code == values["code"])
@@ -54,7 +63,6 @@ async def save(
             )
             action = "agency.create"
         else:
-            await scope.fetch_in_scope(db, agencies, agency_id, scope.agencies(me))
             await db.execute(agencies.update().where(agencies.c.id == agency_id).values(**values))
             action = "agency.update"
         await audit.record(
@@ -93,9 +101,22 @@ async def edit_page(request: Request) -> Response:
 
     return await form_page(
         request,
-        save=lambda data: save(state.db, me, agency_id, data, request_ip(request)),
+        save=lambda data: save(
+            state.db,
+            me,
+            agency_id,
+            data,
+            request_ip(request),
+            versions.form_version(data.get("version")),
+        ),
         done_url=f"/admin/agencies/{agency_id}",
         done="saved",
         template="admin/agency.html",
         context=context,
+        version=lambda: version(state.db, agency_id),
+        fields=FIELDS,
     )
+
+
+async def version(db: Database, agency_id: int) -> str:
+    return (await versions.current(db, agencies, agency_id))[1]

@@ -4,6 +4,11 @@ The same operations as the admin pages, with an API token (``Authorization: Bear
 instead of a session; a token has a role and scope like an admin, so the same checks apply.
 Admin accounts and API tokens themselves are managed only from the pages. Errors are
 ``{"error": {"code", "message", "message_en", "detail"?}}``.
+
+Every object answered carries its version as the ``ETag`` header (``backend.versions``); a
+write that sends ``If-Match`` is refused with 412 ``precondition_failed`` (and the current
+``ETag``) when the object changed since, and nothing is written. Without ``If-Match`` a write
+is not checked, as before.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from backend import employees as staff
+from backend import versions
 from backend.admin import (
     agencies,
     audit,
@@ -44,11 +50,12 @@ from backend.admin.security import (
 )
 from backend.api import read_json
 from backend.db import agencies as agencies_table
+from backend.db import displays as displays_table
 from backend.db import employees as employees_table
 from backend.db import offices as offices_table
 from backend.db import units as units_table
 from backend.employees import ValidationError
-from backend.errors import ApiError
+from backend.errors import ApiError, error_response
 from backend.state import AppState
 
 MAX_JSON = 64 * 1024
@@ -81,6 +88,9 @@ def endpoint(roles: tuple[str, ...], handler: Handler, status: int = 200) -> Cal
             if exc.status_code == 404:
                 raise ApiError("not_found") from exc
             raise ApiError("validation_failed", detail=str(exc.detail)) from exc
+        except versions.Conflict as exc:
+            headers = {"ETag": versions.etag(exc.version)}
+            return error_response(ApiError("precondition_failed"), headers)
         if isinstance(body, Response):
             return body
         return JSONResponse(body, status_code=status)
@@ -109,6 +119,16 @@ async def paged(
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
+def versioned(body: dict[str, Any], table: sa.Table, row: Any, status: int = 200) -> Response:
+    """An object with its version as the ETag."""
+    headers = {"ETag": versions.etag(versions.of_row(table, row))}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def expected(request: Request) -> versions.Expected:
+    return versions.if_match(request.headers.get("if-match"))
+
+
 async def merged(request: Request, table: sa.Table, row_id: int) -> dict[str, Any]:
     """PATCH: the stored values with the sent ones on top (scope is checked by the save)."""
     db = AppState.of(request).db
@@ -132,29 +152,39 @@ async def list_agencies(request: Request, me: Principal) -> Any:
     return await paged(request, agencies.query(me, request.query_params.get("q", "")))
 
 
-def create_and_update(module: Any, table: sa.Table, id_param: str) -> tuple[Handler, Handler]:
-    """POST and PATCH handlers for a record that ``module.save`` validates and writes; both
-    answer with the stored row."""
+def crud(
+    module: Any, table: sa.Table, id_param: str, clause: Callable[[Principal], Any]
+) -> tuple[Handler, Handler, Handler]:
+    """GET, POST and PATCH handlers for a record that ``module.save`` validates and writes
+    (``clause``: the principal's scope); all answer with the stored row and its ETag."""
 
-    async def stored(db: Any, record_id: int) -> Any:
-        return as_dict(await db.fetch_one(table.select().where(table.c.id == record_id)))
+    async def stored(db: Any, record_id: int, status: int = 200) -> Response:
+        row = await db.fetch_one(table.select().where(table.c.id == record_id))
+        return versioned(as_dict(row), table, row, status)
+
+    async def get(request: Request, me: Principal) -> Any:
+        db = AppState.of(request).db
+        row = await scope.fetch_in_scope(db, table, ident(request, id_param), clause(me))
+        return versioned(as_dict(row), table, row)
 
     async def create(request: Request, me: Principal) -> Any:
         db = AppState.of(request).db
         record_id = await module.save(db, me, None, await body_of(request), request_ip(request))
-        return await stored(db, record_id)
+        return await stored(db, record_id, 201)
 
     async def update(request: Request, me: Principal) -> Any:
         db = AppState.of(request).db
         record_id = ident(request, id_param)
         data = await merged(request, table, record_id)
-        await module.save(db, me, record_id, data, request_ip(request))
+        await module.save(db, me, record_id, data, request_ip(request), expected(request))
         return await stored(db, record_id)
 
-    return create, update
+    return get, create, update
 
 
-create_agency, update_agency = create_and_update(agencies, agencies_table, "agency_id")
+get_agency, create_agency, update_agency = crud(
+    agencies, agencies_table, "agency_id", scope.agencies
+)
 
 
 async def list_units(request: Request, me: Principal) -> Any:
@@ -162,14 +192,14 @@ async def list_units(request: Request, me: Principal) -> Any:
     return await paged(request, units.query(me, request.query_params.get("q", ""), agency_id))
 
 
-create_unit, update_unit = create_and_update(units, units_table, "unit_id")
+get_unit, create_unit, update_unit = crud(units, units_table, "unit_id", scope.units)
 
 
 async def list_offices(request: Request, me: Principal) -> Any:
     return await paged(request, offices.query(me, request.query_params.get("q", "")))
 
 
-create_office, update_office = create_and_update(offices, offices_table, "office_id")
+get_office, create_office, update_office = crud(offices, offices_table, "office_id", scope.offices)
 
 
 def employee_view(row: Any) -> dict[str, Any]:
@@ -193,7 +223,7 @@ async def get_employee(request: Request, me: Principal) -> Any:
     )
     if row is None:
         raise HTTPException(404)
-    return employee_view(row)
+    return versioned(employee_view(row), employees_table, row)
 
 
 async def create_employee(request: Request, me: Principal) -> Any:
@@ -201,7 +231,9 @@ async def create_employee(request: Request, me: Principal) -> Any:
         AppState.of(request).db, me, await body_of(request), request_ip(request)
     )
     request.path_params["employee_id"] = employee_id
-    return await get_employee(request, me)
+    response = await get_employee(request, me)
+    response.status_code = 201
+    return response
 
 
 async def update_employee(request: Request, me: Principal) -> Any:
@@ -211,6 +243,7 @@ async def update_employee(request: Request, me: Principal) -> Any:
         ident(request, "employee_id"),
         await body_of(request),
         request_ip(request),
+        expected(request),
     )
     return await get_employee(request, me)
 
@@ -305,14 +338,19 @@ async def create_display(request: Request, me: Principal) -> Any:
 async def get_display(request: Request, me: Principal) -> Any:
     state = AppState.of(request)
     row = await displays.fetch(state.db, me, ident(request, "display_id"))
-    return display_view(row, state.settings)
+    return versioned(display_view(row, state.settings), displays_table, row)
 
 
 async def rename_display(request: Request, me: Principal) -> Any:
     state = AppState.of(request)
     data = await body_of(request)
     await displays.rename(
-        state.db, me, ident(request, "display_id"), data.get("name"), request_ip(request)
+        state.db,
+        me,
+        ident(request, "display_id"),
+        data.get("name"),
+        request_ip(request),
+        expected(request),
     )
     return await get_display(request, me)
 
@@ -346,12 +384,15 @@ routes: list[BaseRoute] = [
     Route("/me", endpoint(READERS, me_), methods=GET),
     Route("/agencies", endpoint((*ORG_ADMINS, "leader"), list_agencies), methods=GET),
     Route("/agencies", endpoint(SUPER, create_agency, 201), methods=POST),
+    Route("/agencies/{agency_id:int}", endpoint((*ORG_ADMINS, "leader"), get_agency), methods=GET),
     Route("/agencies/{agency_id:int}", endpoint(SUPER, update_agency), methods=PATCH),
     Route("/units", endpoint(READERS, list_units), methods=GET),
     Route("/units", endpoint(ORG_ADMINS, create_unit, 201), methods=POST),
+    Route("/units/{unit_id:int}", endpoint(READERS, get_unit), methods=GET),
     Route("/units/{unit_id:int}", endpoint(ORG_ADMINS, update_unit), methods=PATCH),
     Route("/offices", endpoint(READERS, list_offices), methods=GET),
     Route("/offices", endpoint(ORG_ADMINS, create_office, 201), methods=POST),
+    Route("/offices/{office_id:int}", endpoint(READERS, get_office), methods=GET),
     Route("/offices/{office_id:int}", endpoint(ORG_ADMINS, update_office), methods=PATCH),
     Route("/employees", endpoint(READERS, list_employees), methods=GET),
     Route("/employees", endpoint(WRITERS, create_employee, 201), methods=POST),
@@ -387,13 +428,16 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("GET", "/me"): "The token's own role and scope",
     ("GET", "/agencies"): "List agencies (q, page, per_page)",
     ("POST", "/agencies"): "Create an agency {code, name}",
+    ("GET", "/agencies/{agency_id}"): "One agency",
     ("PATCH", "/agencies/{agency_id}"): "Change an agency's code or name",
     ("GET", "/units"): "List units (q, agency_id, page, per_page)",
     ("POST", "/units"): "Create a unit {agency_id (super admin only), code, name}",
+    ("GET", "/units/{unit_id}"): "One unit",
     ("PATCH", "/units/{unit_id}"): "Change a unit's code or name",
     ("GET", "/offices"): "List offices",
     ("POST", "/offices"): "Create an office {agency_id, unit_id?, name, address?, timezone, "
     "allowed_networks?}",
+    ("GET", "/offices/{office_id}"): "One office",
     ("PATCH", "/offices/{office_id}"): "Change an office",
     ("GET", "/employees"): "List employees (q: name or NIP, unit_id, status active/inactive)",
     ("POST", "/employees"): "Add an employee {nip, name, unit_id, kind?, office_id?}",
@@ -435,6 +479,28 @@ def _operation(method: str, path: str) -> dict[str, Any]:
             {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
             for p in params
         ]
+    if path.endswith("}") and method in ("GET", "PATCH"):
+        operation["responses"][ok] = operation["responses"][ok] | {
+            "headers": {
+                "ETag": {
+                    "description": "The object's version, for If-Match",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
+    if method == "PATCH":
+        operation.setdefault("parameters", []).append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": "The ETag of the object as read; when it changed since, the "
+                "write is refused with 412 precondition_failed. Without it the write is "
+                "not checked.",
+                "schema": {"type": "string"},
+            }
+        )
+        operation["responses"]["412"] = ERROR_RESPONSE
     if path.endswith("/import"):
         operation["requestBody"] = {
             "required": True,

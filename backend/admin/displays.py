@@ -12,10 +12,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend import audit
+from backend import audit, versions
 from backend.admin import fields, scope
 from backend.admin.offices import choices as office_choices
-from backend.admin.pages import form_data, local_time, optional_int, paginate, redirect, render
+from backend.admin.pages import (
+    Field,
+    form_data,
+    form_page,
+    local_time,
+    optional_int,
+    paginate,
+    redirect,
+    render,
+)
 from backend.admin.security import READERS, WRITERS, Principal, Refused, request_ip, require_role
 from backend.db import as_utc, displays, offices, utcnow
 from backend.employees import ValidationError
@@ -109,10 +118,17 @@ async def fetch(db: Database, me: Principal, display_id: int, *, writable: bool 
     return row
 
 
-async def rename(db: Database, me: Principal, display_id: int, name: Any, ip: str = "") -> None:
+async def rename(
+    db: Database,
+    me: Principal,
+    display_id: int,
+    name: Any,
+    ip: str = "",
+    expected: versions.Expected = None,
+) -> None:
     await fetch(db, me, display_id, writable=True)
     name = fields.text(name, fields.NAME)
-    async with db.transaction():
+    async with versions.guard(db, displays, display_id, expected, scope.displays(me)):
         await db.execute(displays.update().where(displays.c.id == display_id).values(name=name))
         await audit.record(
             db,
@@ -188,25 +204,31 @@ async def detail_page(request: Request) -> Response:
     state = AppState.of(request)
     me = await require_role(request, WRITERS if request.method == "POST" else READERS)
     display_id = request.path_params["display_id"]
-    form_error = None
-    if request.method == "POST":
-        try:
-            await rename(
-                state.db,
-                me,
-                display_id,
-                (await form_data(request)).get("name"),
-                request_ip(request),
-            )
-            return redirect(f"/admin/displays/{display_id}", "saved")
-        except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    row = await fetch(state.db, me, display_id)
-    return render(
+    await fetch(state.db, me, display_id)
+
+    async def context() -> dict[str, Any]:
+        row = await fetch(state.db, me, display_id)
+        return {"row": row, "info": describe(row, state.settings)}
+
+    async def version() -> str:
+        return (await versions.current(state.db, displays, display_id))[1]
+
+    return await form_page(
         request,
-        "admin/display.html",
-        {"row": row, "info": describe(row, state.settings), "form_error": form_error},
-        status_code=400 if form_error else 200,
+        save=lambda data: rename(
+            state.db,
+            me,
+            display_id,
+            data.get("name"),
+            request_ip(request),
+            versions.form_version(data.get("version")),
+        ),
+        done_url=f"/admin/displays/{display_id}",
+        done="saved",
+        template="admin/display.html",
+        context=context,
+        version=version,
+        fields=(Field("name", _("Name")),),
     )
 
 

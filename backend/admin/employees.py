@@ -11,13 +11,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import employees as staff
+from backend import versions
 from backend.admin import fields, scope
 from backend.admin.offices import choices as office_choices
 from backend.admin.offices import unit_choices
-from backend.admin.pages import form_data, form_page, optional_int, paginate, redirect, render
+from backend.admin.pages import (
+    Field,
+    form_data,
+    form_page,
+    optional_int,
+    paginate,
+    redirect,
+    render,
+)
 from backend.admin.security import READERS, WRITERS, Principal, Refused, request_ip, require_role
 from backend.db import agencies, devices, employees, offices, units
 from backend.employees import ValidationError
+from backend.i18n import gettext_lazy as _
 from backend.state import AppState
 from backend.templating import current_language
 
@@ -101,31 +111,69 @@ async def create(db: Database, me: Principal, data: dict[str, Any], ip: str = ""
 
 
 async def update(
-    db: Database, me: Principal, employee_id: int, data: dict[str, Any], ip: str = ""
+    db: Database,
+    me: Principal,
+    employee_id: int,
+    data: dict[str, Any],
+    ip: str = "",
+    expected: versions.Expected = None,
 ) -> None:
+    """Change what ``data`` names (the rest stays); refused with ``versions.Conflict`` when the
+    employee is no longer at an ``expected`` version."""
     if not me.can_write:
         raise Refused()
-    row = await scope.fetch_in_scope(db, employees, employee_id, scope.employees(me))
-    unit_id, office_id = await check_placement(
-        db,
-        me,
-        fields.int_or_none(data.get("unit_id", row["unit_id"])),
-        fields.int_or_none(data.get("office_id", row["office_id"])),
-    )
-    await staff.update_employee(
-        db,
-        employee_id,
-        name=str(data.get("name", row["name"])),
-        kind=str(data.get("kind", row["kind"])),
-        unit_id=unit_id,
-        office_id=office_id,
-        actor=me.actor,
-        ip=ip,
-    )
-    if "active" in data and fields.boolean(data["active"]) != row["active"]:
-        await staff.set_active(
-            db, employee_id, fields.boolean(data["active"]), actor=me.actor, ip=ip
+    async with versions.guard(db, employees, employee_id, expected, scope.employees(me)) as row:
+        unit_id, office_id = await check_placement(
+            db,
+            me,
+            fields.int_or_none(data.get("unit_id", row["unit_id"])),
+            fields.int_or_none(data.get("office_id", row["office_id"])),
         )
+        await staff.update_employee(
+            db,
+            employee_id,
+            name=str(data.get("name", row["name"])),
+            kind=str(data.get("kind", row["kind"])),
+            unit_id=unit_id,
+            office_id=office_id,
+            actor=me.actor,
+            ip=ip,
+        )
+        if "active" in data and fields.boolean(data["active"]) != row["active"]:
+            await staff.set_active(
+                db, employee_id, fields.boolean(data["active"]), actor=me.actor, ip=ip
+            )
+
+
+async def toggle_active(
+    db: Database,
+    me: Principal,
+    employee_id: int,
+    wanted: bool | None = None,
+    ip: str = "",
+    expected: versions.Expected = None,
+) -> None:
+    """(De)activate: to ``wanted``, or (None) the other way round from what is stored."""
+    if not me.can_write:
+        raise Refused()
+    async with versions.guard(db, employees, employee_id, expected, scope.employees(me)) as row:
+        active = not row["active"] if wanted is None else wanted
+        if active != row["active"]:
+            await staff.set_active(db, employee_id, active, actor=me.actor, ip=ip)
+
+
+async def version(db: Database, employee_id: int) -> str:
+    return (await versions.current(db, employees, employee_id))[1]
+
+
+# What an edit conflict on the employee page shows.
+FIELDS = (
+    Field("name", _("Name")),
+    Field("kind", _("Kind")),
+    Field("unit_id", _("Unit"), choices="units"),
+    Field("office_id", _("Office"), choices="offices"),
+)
+ACTIVE_FIELDS = (Field("active", _("Status"), boolean=True),)
 
 
 async def import_agency(db: Database, me: Principal, requested: int | None) -> int:
@@ -192,7 +240,10 @@ async def list_page(request: Request) -> Response:
     )
 
 
-async def detail_page(request: Request) -> Response:
+async def _detail(
+    request: Request, save: Any, fields_: tuple[Field, ...], refill: bool = True
+) -> Response:
+    """The employee page; ``save`` is what its POST does (edit the details, or (de)activate)."""
     state = AppState.of(request)
     me = await require_role(request, WRITERS if request.method == "POST" else READERS)
     employee_id = request.path_params["employee_id"]
@@ -209,23 +260,32 @@ async def detail_page(request: Request) -> Response:
 
     return await form_page(
         request,
-        save=lambda data: update(state.db, me, employee_id, data, request_ip(request)),
+        save=lambda data: save(state.db, me, employee_id, data, request_ip(request)),
         done_url=f"/admin/employees/{employee_id}",
         done="saved",
         template="admin/employee.html",
         context=context,
+        version=lambda: version(state.db, employee_id),
+        fields=fields_,
+        refill=refill,
     )
+
+
+async def detail_page(request: Request) -> Response:
+    async def save(db: Database, me: Principal, employee_id: int, data: Any, ip: str) -> None:
+        expected = versions.form_version(data.get("version"))
+        await update(db, me, employee_id, data, ip, expected)
+
+    return await _detail(request, save, FIELDS)
 
 
 async def set_active_page(request: Request) -> Response:
-    state = AppState.of(request)
-    me = await require_role(request, WRITERS)
-    employee_id = request.path_params["employee_id"]
-    row = await scope.fetch_in_scope(state.db, employees, employee_id, scope.employees(me))
-    await staff.set_active(
-        state.db, employee_id, not row["active"], actor=me.actor, ip=request_ip(request)
-    )
-    return redirect(f"/admin/employees/{employee_id}", "saved")
+    async def save(db: Database, me: Principal, employee_id: int, data: Any, ip: str) -> None:
+        wanted = fields.boolean(data["active"]) if data.get("active") else None
+        expected = versions.form_version(data.get("version"))
+        await toggle_active(db, me, employee_id, wanted, ip, expected)
+
+    return await _detail(request, save, ACTIVE_FIELDS, refill=False)
 
 
 async def export_csv(request: Request) -> Response:

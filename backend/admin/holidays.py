@@ -4,17 +4,26 @@ switch a day off or back on. Agency admins only: holidays apply to the whole age
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import holidays as calendar
-from backend.admin.pages import form_data, redirect, render
-from backend.admin.presence import error_text
+from backend import versions
+from backend.admin.pages import Field, conflict_context, error_text, form_data, redirect, render
 from backend.admin.recaps import now, resolve_scope
 from backend.admin.security import ORG_ADMINS, READERS, require_role
+from backend.db import holidays
 from backend.errors import ApiError
+from backend.i18n import gettext_lazy as _
 from backend.state import AppState
+
+# What a refused switch on or off shows (each day's buttons carry that day's version).
+FIELDS = (
+    Field("name", _("Name")),
+    Field("active", _("Status"), boolean=True, yes=_("holiday"), no=_("working day")),
+)
 
 
 def _year(request: Request) -> int:
@@ -22,16 +31,27 @@ def _year(request: Request) -> int:
     return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else now(request).year
 
 
-async def list_page(request: Request, form_error: str | None = None) -> Response:
+async def list_page(
+    request: Request,
+    form_error: str | None = None,
+    *,
+    status_code: int | None = None,
+    conflict: tuple[versions.Conflict, dict[str, str]] | None = None,
+) -> Response:
     me = await require_role(request, READERS)
     where = await resolve_scope(request, me, monthly=False)
     year = _year(request)
     rows = await calendar.listing(AppState.of(request).db, agency_id=where.agency_id, year=year)
+    for r in rows:
+        r["version"] = versions.of_row(holidays, r)
+    context: dict[str, Any] = {"rows": rows, "year": year, "kinds": calendar.KINDS}
+    if conflict is not None:
+        context |= conflict_context(*conflict, FIELDS, context, refill=False)
     return render(
         request,
         "admin/holidays.html",
-        {"rows": rows, "year": year, "kinds": calendar.KINDS, "form_error": form_error},
-        status_code=400 if form_error else 200,
+        context | {"form_error": form_error},
+        status_code=status_code or (400 if form_error else 200),
     )
 
 
@@ -56,12 +76,17 @@ async def change(request: Request) -> Response:
                 )  # fmt: skip
             elif action in ("on", "off"):
                 await calendar.set_active(
-                    db, agency_id=where.agency_id, day=day, active=action == "on", actor=me.actor
-                )
+                    db, agency_id=where.agency_id, day=day, active=action == "on",
+                    actor=me.actor, expected=versions.form_version(data.get("version")),
+                )  # fmt: skip
             else:
                 raise ApiError("validation_failed", detail="action")
     except ValueError:
         return await list_page(request, error_text(ApiError("validation_failed", detail="date")))
     except ApiError as exc:
         return await list_page(request, error_text(exc))
+    except versions.Conflict as exc:
+        sent = data | {"active": "1" if action == "on" else "", "name": exc.current["name"]}
+        message = error_text(ApiError("edit_conflict"))
+        return await list_page(request, message, status_code=409, conflict=(exc, sent))
     return redirect(f"/admin/holidays?year={year}", "saved")

@@ -9,14 +9,24 @@ from databases import Database
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import audit
+from backend import audit, versions
 from backend.admin import fields, scope
-from backend.admin.pages import form_page, paginate
+from backend.admin.pages import Field, form_page, paginate
 from backend.admin.security import ORG_ADMINS, READERS, Principal, request_ip, require_role
 from backend.admin.units import agency_choices, writable_agency
 from backend.db import agencies, offices, units, utcnow
 from backend.employees import ValidationError
+from backend.i18n import gettext_lazy as _
 from backend.state import AppState
+
+# What an edit conflict on the office page shows.
+FIELDS = (
+    Field("name", _("Name")),
+    Field("unit_id", _("Unit"), choices="units"),
+    Field("timezone", _("Time zone")),
+    Field("address", _("Address")),
+    Field("allowed_networks", _("Allowed networks (optional)")),
+)
 
 
 def query(me: Principal, q: str = "") -> sa.Select[Any]:
@@ -47,8 +57,15 @@ async def unit_choices(db: Database, me: Principal) -> list[Any]:
 
 
 async def save(
-    db: Database, me: Principal, office_id: int | None, data: dict[str, Any], ip: str = ""
+    db: Database,
+    me: Principal,
+    office_id: int | None,
+    data: dict[str, Any],
+    ip: str = "",
+    expected: versions.Expected = None,
 ) -> int:
+    """Create (``office_id`` None) or update an office; an update is refused with
+    ``versions.Conflict`` when the office is no longer at an ``expected`` version."""
     values: dict[str, Any] = {
         "name": fields.text(data.get("name"), fields.NAME),
         "address": fields.text(data.get("address"), fields.ADDRESS, max_length=500, required=False),
@@ -60,7 +77,7 @@ async def save(
         if office_id is None:
             agency_id = await writable_agency(db, me, fields.int_or_none(data.get("agency_id")))
         else:
-            row = await scope.fetch_in_scope(db, offices, office_id, scope.offices(me))
+            row = await versions.check(db, offices, office_id, expected, scope.offices(me))
             agency_id = row["agency_id"]
         if unit_id is not None and (
             await db.fetch_val(sa.select(units.c.agency_id).where(units.c.id == unit_id))
@@ -122,9 +139,22 @@ async def edit_page(request: Request) -> Response:
 
     return await form_page(
         request,
-        save=lambda data: save(state.db, me, office_id, data, request_ip(request)),
+        save=lambda data: save(
+            state.db,
+            me,
+            office_id,
+            data,
+            request_ip(request),
+            versions.form_version(data.get("version")),
+        ),
         done_url=f"/admin/offices/{office_id}",
         done="saved",
         template="admin/office.html",
         context=context,
+        version=lambda: version(state.db, office_id),
+        fields=FIELDS,
     )
+
+
+async def version(db: Database, office_id: int) -> str:
+    return (await versions.current(db, offices, office_id))[1]

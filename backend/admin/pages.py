@@ -9,7 +9,7 @@ put ``{{ csrf_field() }}`` in every form that posts.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,9 +22,11 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from backend import versions
 from backend.admin.security import ORG_ADMINS, READERS, SUPER, Principal
 from backend.db import as_utc
 from backend.employees import ValidationError
+from backend.errors import ERRORS, ApiError
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
 from backend.state import AppState
@@ -155,6 +157,11 @@ def csrf_field(me: Principal | None) -> Markup:
     return Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(token))
 
 
+def version_field(version: str | None) -> Markup:
+    """The version of the object a form edits (``backend.versions``); empty: not checked."""
+    return Markup('<input type="hidden" name="version" value="{}">').format(version or "")
+
+
 def render(
     request: Request,
     name: str,
@@ -175,6 +182,7 @@ def render(
         "default_zone": AppState.of(request).settings.default_timezone,
         **(context or {}),
     }
+    ctx["version_field"] = lambda: version_field(ctx.get("version"))
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)
     # Admin pages hold personal data: no shared caches, no back-button copies after sign-out.
     response.headers["Cache-Control"] = "no-store"
@@ -193,6 +201,74 @@ async def form_data(request: Request) -> dict[str, str]:
     return {k: v.strip() for k, v in form.items() if isinstance(v, str)}
 
 
+@dataclass(frozen=True)
+class Field:
+    """A form field as an edit conflict shows it: its label, and for a choice the context key of
+    the rows (with ``id`` and ``name``) that name its values."""
+
+    name: str
+    label: LazyText
+    choices: str | None = None
+    boolean: bool = False
+    parse: Callable[[str], Any] | None = None  # the sent text as it is stored (shown)
+    yes: LazyText | None = None  # a boolean's labels (default: active, inactive)
+    no: LazyText | None = None
+
+    def posted(self, data: Mapping[str, str]) -> Any:
+        """The sent text as the stored type, so the form can be filled with it again."""
+        text = data.get(self.name, "")
+        if self.parse:
+            return self.parse(text)
+        if self.boolean:
+            return text.lower() in ("1", "on", "true", "yes")
+        if self.choices:
+            return int(text) if text.isdigit() and len(text) < 10 else None
+        return text
+
+    def shown(self, value: Any, context: Mapping[str, Any]) -> str:
+        if self.boolean:
+            return translate((self.yes or _("Active")) if value else (self.no or _("Inactive")))
+        if value is None or value == "":
+            return "—"
+        for choice in context.get(self.choices or "", ()):
+            if choice["id"] == value:
+                return str(choice["name"])
+        return str(value)
+
+
+def error_text(exc: ApiError) -> str:
+    message = translate(ERRORS[exc.code][1])
+    return f"{message} ({exc.detail})" if exc.detail else message
+
+
+def conflict_context(
+    exc: versions.Conflict,
+    data: Mapping[str, str],
+    fields: Sequence[Field],
+    context: dict[str, Any],
+    refill: bool = True,
+) -> dict[str, Any]:
+    """What a refused save shows: the other admin's values next to the sent ones, the form
+    filled with the sent values (``refill``) and carrying the stored version (saving again
+    applies them)."""
+    yours = {f.name: f.posted(data) for f in fields}
+    names = versions.changed(exc.current, yours, [f.name for f in fields])
+    rows = [
+        (
+            translate(f.label),
+            f.shown(exc.current.get(f.name), context),
+            f.shown(yours[f.name], context),
+        )
+        for f in fields
+        if f.name in names
+    ]
+    if not refill:  # a button (activate, revoke): the page shows what is stored now
+        return {"conflict": rows, "version": exc.version}
+    row: Any = context.get("row") or {}
+    stored = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    return {"conflict": rows, "row": stored | yours, "version": exc.version}
+
+
 async def form_page(
     request: Request,
     *,
@@ -201,22 +277,37 @@ async def form_page(
     done: str,
     template: str,
     context: Callable[[], Awaitable[dict[str, Any]]],
+    version: Callable[[], Awaitable[str]] | None = None,
+    fields: Sequence[Field] = (),
+    refill: bool = True,
 ) -> Response:
     """The console's form pattern: a POST that saves redirects (303) to ``done_url``; one that
-    fails validation shows the page again with the message and status 400; a GET shows it."""
-    form_error = None
+    fails validation shows the page again with the message and status 400; a GET shows it.
+
+    With ``version`` (the edited object's current version) the form carries it, and a save
+    refused because someone else saved first (``versions.Conflict``) shows the page with 409:
+    the changed ``fields`` with their values and the sent ones, the form filled with the sent
+    values (unless not ``refill``)."""
+    form_error, status = None, 200
+    data: dict[str, str] = {}
+    conflict: versions.Conflict | None = None
     if request.method == "POST":
+        data = await form_data(request)
         try:
-            await save(await form_data(request))
+            await save(data)
             return redirect(done_url, done)
         except ValidationError as exc:
-            form_error = exc.render(current_language.get())
-    return render(
-        request,
-        template,
-        {**await context(), "form_error": form_error},
-        status_code=400 if form_error else 200,
-    )
+            form_error, status = exc.render(current_language.get()), 400
+        except ApiError as exc:
+            form_error, status = error_text(exc), 400
+        except versions.Conflict as exc:
+            form_error, status, conflict = translate(ERRORS["edit_conflict"][1]), 409, exc
+    ctx = await context()
+    if conflict is not None:
+        ctx |= conflict_context(conflict, data, fields, ctx, refill)
+    elif version is not None:
+        ctx["version"] = await version()
+    return render(request, template, {**ctx, "form_error": form_error}, status_code=status)
 
 
 def optional_int(value: str | None) -> int | None:

@@ -11,20 +11,67 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import rosters
+from backend import rosters, versions
 from backend.admin import scope
-from backend.admin.pages import form_data, redirect, render
+from backend.admin.pages import form_data, redirect, render, translate
 from backend.admin.presence import error_text
 from backend.admin.recaps import resolve_scope
 from backend.admin.security import ORG_ADMINS, READERS, WRITERS, require_role
-from backend.db import employees, roster_entries, shifts, units, work_schedules
-from backend.errors import ApiError
+from backend.db import agencies, employees, roster_entries, shifts, units, work_schedules
+from backend.errors import ERRORS, ApiError
+from backend.i18n import gettext_lazy as _
 from backend.state import AppState
 
 WEEKDAYS = ("Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min")
 
 
-async def page(request: Request, form_error: str | None = None) -> Response:
+def agency_rules(agency_id: int) -> sa.Select[Any]:
+    """An agency's work hours (its own and its units'): edited as one set, with one version."""
+    ws = work_schedules.c
+    return (
+        sa.select(ws.id, ws.unit_id, ws.name, ws.weekday, ws.start_time, ws.end_time,
+                  ws.valid_from, ws.valid_to)
+        .where(ws.agency_id == agency_id)
+        .order_by(ws.id)
+    )  # fmt: skip
+
+
+async def _sent(request: Request) -> dict[str, Any]:
+    """The posted add-hours form, to fill it again after a conflict."""
+    form = await request.form()
+    return await form_data(request) | {"weekdays": [str(d) for d in form.getlist("weekday")]}
+
+
+def describe_rules(rules: list[dict[str, Any]]) -> str:
+    return (
+        "; ".join(
+            f"{WEEKDAYS[r['weekday']]} {r['start_time'][:5]}–{r['end_time'][:5]} {r['name']}"
+            + (f" ({r['valid_from']} – {r['valid_to']})" if r["valid_from"] else "")
+            for r in rules
+        )
+        or "—"
+    )
+
+
+def _guarded(request: Request, agency_id: int, data: dict[str, str]) -> Any:
+    db = AppState.of(request).db
+    expected = versions.form_version(data.get("version"))
+    return versions.guard_set(db, agencies, agency_id, agency_rules(agency_id), expected)
+
+
+async def conflict_page(request: Request, exc: versions.Conflict, yours: str) -> Response:
+    rows = [(translate(_("Work hours")), describe_rules(exc.current["rows"]), yours)]
+    message = translate(ERRORS["edit_conflict"][1])
+    return await page(request, message, status_code=409, conflict=rows)
+
+
+async def page(
+    request: Request,
+    form_error: str | None = None,
+    *,
+    status_code: int | None = None,
+    conflict: list[tuple[str, str, str]] | None = None,
+) -> Response:
     me = await require_role(request, READERS)
     where = await resolve_scope(request, me, monthly=True)
     db = AppState.of(request).db
@@ -79,8 +126,11 @@ async def page(request: Request, form_error: str | None = None) -> Response:
             "units": unit_rows,
             "month": f"{where.start:%Y-%m}",
             "form_error": form_error,
+            "version": (await versions.of_set(db, agency_rules(where.agency_id)))[1],
+            "conflict": conflict,
+            "sent": await _sent(request) if conflict else None,
         },
-        status_code=400 if form_error else 200,
+        status_code=status_code or (400 if form_error else 200),
     )  # fmt: skip
 
 
@@ -108,17 +158,23 @@ async def add_rule(request: Request) -> Response:
     allowed = list(
         await db.fetch_all(sa.select(units.c.id).where(units.c.agency_id == where.agency_id))
     )
+    weekdays = [int(str(d)) for d in form.getlist("weekday") if str(d).isdigit()]
     try:
         dated = bool(data.get("valid_from"))
-        await rosters.add_work_rule(
-            db, agency_id=where.agency_id, unit_id=_unit(data.get("unit_id", ""), allowed, None),
-            weekdays=[int(str(d)) for d in form.getlist("weekday") if str(d).isdigit()],
-            start=rosters.parse_hhmm(data.get("start", ""), "start"),
-            end=rosters.parse_hhmm(data.get("end", ""), "end"), name=data.get("name", ""),
-            actor=me.actor,
-            valid_from=date.fromisoformat(data["valid_from"]) if dated else None,
-            valid_to=date.fromisoformat(data["valid_to"]) if data.get("valid_to") else None,
-        )  # fmt: skip
+        async with _guarded(request, where.agency_id, data):
+            await rosters.add_work_rule(
+                db, agency_id=where.agency_id,
+                unit_id=_unit(data.get("unit_id", ""), allowed, None), weekdays=weekdays,
+                start=rosters.parse_hhmm(data.get("start", ""), "start"),
+                end=rosters.parse_hhmm(data.get("end", ""), "end"), name=data.get("name", ""),
+                actor=me.actor,
+                valid_from=date.fromisoformat(data["valid_from"]) if dated else None,
+                valid_to=date.fromisoformat(data["valid_to"]) if data.get("valid_to") else None,
+            )  # fmt: skip
+    except versions.Conflict as exc:
+        days = ",".join(WEEKDAYS[d] for d in weekdays if 0 <= d <= 6)
+        yours = f"+ {days} {data.get('start', '')}–{data.get('end', '')} {data.get('name', '')}"
+        return await conflict_page(request, exc, yours)
     except ValueError:
         return await page(request, error_text(ApiError("validation_failed", detail="date")))
     except ApiError as exc:
@@ -129,11 +185,17 @@ async def add_rule(request: Request) -> Response:
 async def remove_rule(request: Request) -> Response:
     me = await require_role(request, ORG_ADMINS)
     where = await resolve_scope(request, me, monthly=False)
+    data = await form_data(request)
     try:
-        await rosters.remove_work_rule(
-            AppState.of(request).db, rule_id=request.path_params["rule_id"],
-            agency_id=where.agency_id, actor=me.actor,
-        )  # fmt: skip
+        async with _guarded(request, where.agency_id, data):
+            await rosters.remove_work_rule(
+                AppState.of(request).db, rule_id=request.path_params["rule_id"],
+                agency_id=where.agency_id, actor=me.actor,
+            )  # fmt: skip
+    except versions.Conflict as exc:
+        gone = [r for r in exc.current["rows"] if r["id"] == request.path_params["rule_id"]]
+        yours = "− " + (describe_rules(gone) if gone else f"#{request.path_params['rule_id']}")
+        return await conflict_page(request, exc, yours)
     except ApiError as exc:
         return await page(request, error_text(exc))
     return redirect("/admin/schedules", "saved")

@@ -9,13 +9,17 @@ from databases import Database
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import audit
+from backend import audit, versions
 from backend.admin import fields, scope
-from backend.admin.pages import form_page, optional_int, paginate
+from backend.admin.pages import Field, form_page, optional_int, paginate
 from backend.admin.security import ORG_ADMINS, READERS, Principal, Refused, request_ip, require_role
 from backend.db import agencies, units, utcnow
 from backend.employees import ValidationError
+from backend.i18n import gettext_lazy as _
 from backend.state import AppState
+
+# What an edit conflict on the unit (and the agency) page shows.
+FIELDS = (Field("code", _("Code")), Field("name", _("Name")))
 
 
 def query(me: Principal, q: str = "", agency_id: int | None = None) -> sa.Select[Any]:
@@ -57,8 +61,15 @@ async def writable_agency(db: Database, me: Principal, agency_id: int | None) ->
 
 
 async def save(
-    db: Database, me: Principal, unit_id: int | None, data: dict[str, Any], ip: str = ""
+    db: Database,
+    me: Principal,
+    unit_id: int | None,
+    data: dict[str, Any],
+    ip: str = "",
+    expected: versions.Expected = None,
 ) -> int:
+    """Create (``unit_id`` None) or update a unit; an update is refused with
+    ``versions.Conflict`` when the unit is no longer at an ``expected`` version."""
     values = {
         "code": fields.code(data.get("code")),
         "name": fields.text(data.get("name"), fields.NAME),
@@ -67,7 +78,7 @@ async def save(
         if unit_id is None:
             agency_id = await writable_agency(db, me, fields.int_or_none(data.get("agency_id")))
         else:
-            row = await scope.fetch_in_scope(db, units, unit_id, scope.units(me))
+            row = await versions.check(db, units, unit_id, expected, scope.units(me))
             agency_id = row["agency_id"]
         taken = await db.fetch_val(
             sa.select(units.c.id)
@@ -125,9 +136,22 @@ async def edit_page(request: Request) -> Response:
 
     return await form_page(
         request,
-        save=lambda data: save(state.db, me, unit_id, data, request_ip(request)),
+        save=lambda data: save(
+            state.db,
+            me,
+            unit_id,
+            data,
+            request_ip(request),
+            versions.form_version(data.get("version")),
+        ),
         done_url=f"/admin/units/{unit_id}",
         done="saved",
         template="admin/unit.html",
         context=context,
+        version=lambda: version(state.db, unit_id),
+        fields=FIELDS,
     )
+
+
+async def version(db: Database, unit_id: int) -> str:
+    return (await versions.current(db, units, unit_id))[1]

@@ -9,16 +9,25 @@ from databases import Database
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import accounts
+from backend import accounts, versions
 from backend.admin import scope
 from backend.admin.grants import checked_grant
 from backend.admin.offices import unit_choices
-from backend.admin.pages import form_page, paginate
+from backend.admin.pages import Field, form_page, paginate
 from backend.admin.security import ORG_ADMINS, Principal, request_ip, require_role
 from backend.admin.units import agency_choices
 from backend.db import admin_sessions, admin_users, agencies, units
 from backend.employees import ValidationError
+from backend.i18n import gettext_lazy as _
 from backend.state import AppState
+
+# What an edit conflict on an admin's page shows.
+FIELDS = (
+    Field("role", _("Role")),
+    Field("agency_id", _("Agency"), choices="agencies"),
+    Field("unit_id", _("Unit"), choices="units"),
+    Field("active", _("Status"), boolean=True),
+)
 
 
 def query(me: Principal, q: str = "") -> sa.Select[Any]:
@@ -59,15 +68,21 @@ async def create(db: Database, me: Principal, data: dict[str, Any], ip: str = ""
 
 
 async def update(
-    db: Database, me: Principal, admin_id: int, data: dict[str, Any], ip: str = ""
+    db: Database,
+    me: Principal,
+    admin_id: int,
+    data: dict[str, Any],
+    ip: str = "",
+    expected: versions.Expected = None,
 ) -> None:
-    await scope.fetch_in_scope(db, admin_users, admin_id, scope.admin_users(me))
-    grant = await checked_grant(db, me, data)
-    active = bool(data.get("active"))
-    if admin_id == me.id and (not active or grant["role"] != me.role):
-        # Locking yourself out is never what was meant; another admin can do it.
-        raise ValidationError("you cannot change your own role or deactivate yourself")
-    await accounts.update_admin(db, admin_id, active=active, actor=me.actor, ip=ip, **grant)
+    async with versions.guard(db, admin_users, admin_id, expected, scope.admin_users(me)):
+        grant = await checked_grant(db, me, data)
+        active = bool(data.get("active"))
+        if admin_id == me.id and (not active or grant["role"] != me.role):
+            # Locking yourself out is never what was meant; another admin can do it.
+            raise ValidationError("you cannot change your own role or deactivate yourself")
+        await accounts.update_admin(db, admin_id, active=active, actor=me.actor, ip=ip, **grant)
+    # Hashing takes a while: not while holding the write lock, and not part of the version.
     password = str(data.get("password") or "")
     if password:
         await accounts.set_password(db, admin_id, password, actor=me.actor, ip=ip)
@@ -119,9 +134,22 @@ async def edit_page(request: Request) -> Response:
 
     return await form_page(
         request,
-        save=lambda data: update(state.db, me, admin_id, data, request_ip(request)),
+        save=lambda data: update(
+            state.db,
+            me,
+            admin_id,
+            data,
+            request_ip(request),
+            versions.form_version(data.get("version")),
+        ),
         done_url=f"/admin/users/{admin_id}",
         done="saved",
         template="admin/user.html",
         context=context,
+        version=lambda: version(state.db, admin_id),
+        fields=FIELDS,
     )
+
+
+async def version(db: Database, admin_id: int) -> str:
+    return (await versions.current(db, admin_users, admin_id))[1]
