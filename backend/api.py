@@ -16,6 +16,7 @@ from backend.checkins import check_in, parse_request
 from backend.errors import ApiError, error_response
 from backend.fastpath import header
 from backend.openapi import openapi_document
+from backend.ratelimit import client_key
 from backend.security_headers import RAW_HEADERS
 from backend.state import AppState, client_ip, forwarded_client
 
@@ -71,7 +72,9 @@ async def enrol_device(request: Request) -> Response:
         raise ApiError("invalid_request", detail=str(exc)) from exc
     ip = client_ip(request, state.settings)
     # Both limits count every attempt, so guessing codes is slow for one NIP and from one place.
-    if not state.enrol_ip_limiter.hit(ip) or not state.enrol_nip_limiter.hit(nip):
+    if not await state.enrol_ip_limiter.hit(
+        client_key(ip)
+    ) or not await state.enrol_nip_limiter.hit(nip):
         raise ApiError("rate_limited")
     device = await devices.enrol(
         state.db,
