@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from backend import migrate, tokens
+from backend import identifiers, migrate, tokens
 from backend.accounts import AccountError, create_admin
 from backend.db import agencies, displays, employees, make_database, units
 from backend.devices import issue_enrolment_code
@@ -177,7 +177,9 @@ def cmd_enrolment_code(args: argparse.Namespace, settings: Settings) -> None:
 
     async def one(db: Database) -> str:
         employee = await db.fetch_one(
-            sa.select(employees.c.id, employees.c.active).where(employees.c.nip == args.nip)
+            sa.select(employees.c.id, employees.c.active).where(
+                employees.c.nip == identifiers.nip(args.nip)
+            )
         )
         if employee is None:
             raise CliError(f"no employee with NIP {args.nip}")

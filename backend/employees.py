@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from backend import audit
+from backend import audit, identifiers
 from backend.db import employees, offices, units, utcnow
 from backend.i18n import LazyText, gettext
 
@@ -46,7 +46,7 @@ class ValidationError(ValueError):
 
 def validate_nip(nip: str, kind: str) -> str:
     """ASN and PPPK numbers are 18 digits; contract staff get the agency's own number."""
-    nip = nip.strip().replace(" ", "")
+    nip = identifiers.nip(nip)
     if kind in ("asn", "pppk"):
         if not (nip.isascii() and nip.isdigit() and len(nip) == NIP_LENGTH):
             raise ValidationError(

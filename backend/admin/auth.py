@@ -8,7 +8,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import accounts, audit
+from backend import accounts, audit, identifiers
 from backend.admin.pages import form_data, redirect, render
 from backend.admin.security import (
     clear_session_cookie,
@@ -81,7 +81,7 @@ async def login(request: Request) -> Response:
     request.scope.setdefault("state", {})["login_username"] = username
     ip = request_ip(request)
     per_account, per_ip = login_throttles(state)
-    account_key = username.strip().lower()
+    account_key = identifiers.username_key(username)
     network = client_key(ip)
     if await per_account.blocked(account_key) or await per_ip.blocked(network):
         await audit.record(
