@@ -154,12 +154,12 @@ class TableCounter:
             hits=1,
             expires_at=start + self.window,
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[t.name, t.key_hash, t.window_start],
             set_={"hits": t.hits + 1},
             where=(t.hits < self.limit) if only_under_limit else None,
         ).returning(t.hits)
-        counted = await self.db.fetch_one(stmt)
+        counted = await self.db.fetch_one(upsert)
         if now - self._pruned_at >= PRUNE_EVERY:
             await self.prune(now)
         return counted is not None
