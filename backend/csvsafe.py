@@ -48,6 +48,13 @@ def neutralise(value: T) -> T | str:
     return _AT_START.sub("'", _AFTER_SEPARATOR.sub("\\1'", value))
 
 
+def neutralise_start(value: T) -> T | str:
+    """Only the start (XLSX: a cell is never split, but text starting with "=" is a formula)."""
+    if not isinstance(value, str):
+        return value
+    return _AT_START.sub("'", value)
+
+
 def unescape(value: str) -> str:
     """The text a neutralised cell stood for (imports of our own exports)."""
     return _ESCAPED_START.sub("", _ESCAPED_AFTER_SEPARATOR.sub("\\1", value))

@@ -169,8 +169,9 @@ async def _each(
 
 
 def _safe(value: Cell) -> Cell:
-    # openpyxl writes text starting with "=" as a formula: the same rule as every CSV.
-    return csvsafe.neutralise(value)
+    # openpyxl writes text starting with "=" as a formula; a cell is never split, so only its
+    # start matters.
+    return csvsafe.neutralise_start(value)
 
 
 async def csv_chunks(sheet: Sheet) -> AsyncIterator[bytes]:
