@@ -335,13 +335,13 @@ tpp_rules = sa.Table(
 )
 
 # Attempt counters shared by every server process on PostgreSQL (backend/ratelimit.py): one row
-# per limit, key (hashed) and fixed window; rows whose window has ended are deleted.
+# per limit and key (hashed), its window in Unix seconds; rows whose window has ended are deleted.
 rate_limits = sa.Table(
     "rate_limits",
     metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("key_hash", sa.String(64), primary_key=True),
-    sa.Column("window_start", sa.BigInteger, primary_key=True),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
     sa.Column("hits", sa.Integer, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Index("ix_rate_limits_expires_at", "expires_at"),

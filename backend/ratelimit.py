@@ -1,10 +1,10 @@
 """Attempt counters for the limits that protect secrets (enrolment, pairing, sign-in).
 
 On PostgreSQL several server processes answer the same clients, so the counts live in the
-``rate_limits`` table: one row per limit, key and fixed window, raised by a single atomic
-upsert, so ``--workers 4`` gives an attacker no more guesses than one process. On SQLite the
-server is one process (``presensi serve`` refuses more), so the counts stay in memory: exact,
-and no extra write competing with check-ins for SQLite's one write lock.
+``rate_limits`` table: one row per limit and key, raised by a single atomic upsert, so
+``--workers 4`` gives an attacker no more guesses than one process. On SQLite the server is one
+process (``presensi serve`` refuses more), so the counts stay in memory: exact, and no extra
+write competing with check-ins for SQLite's one write lock.
 
 Keys for clients are networks, not addresses: an IPv6 client gets a whole /64 from its provider,
 so ``client_key`` counts the /64 (IPv4 by address).
@@ -109,11 +109,12 @@ class MemoryCounter:
 
 
 class TableCounter:
-    """Fixed windows in the ``rate_limits`` table, shared by every process on the database.
+    """A window per key in the ``rate_limits`` table, shared by every process on the database.
 
-    Fixed windows, not sliding ones: a window is one row that a single upsert raises and
-    reads back atomically. A burst at a window's end and the next one's start can reach twice
-    the limit; over any longer span the rate stays at the limit per window.
+    A key's window starts at its first attempt and lasts ``window`` seconds; one row per key,
+    raised (or restarted, once its window has ended) by a single atomic upsert. Unlike a
+    sliding window, a burst at a window's end and the next one's start can reach twice the
+    limit; over any longer span the rate stays at the limit per window.
     """
 
     def __init__(
@@ -131,7 +132,7 @@ class TableCounter:
         self.name, self.limit, self.window = name, limit, window
         self.secret = secret
         self.insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self.clock = clock  # wall-clock seconds: the processes share windows by their start
+        self.clock = clock  # wall-clock seconds, the same in every process
         self._pruned_at = float("-inf")
 
     def _key_hash(self, key: str) -> str:
@@ -140,24 +141,26 @@ class TableCounter:
         message = f"presensi/ratelimit/v1|{self.name}|{key}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
-    def _window_start(self, now: float) -> int:
-        return int(now // self.window) * self.window
-
     async def _upsert(self, key: str, *, only_under_limit: bool) -> bool:
-        now = self.clock()
-        start = self._window_start(now)
+        now = int(self.clock())
         t = rate_limits.c
         stmt = self.insert(rate_limits).values(
             name=self.name,
             key_hash=self._key_hash(key),
-            window_start=start,
+            window_start=now,
             hits=1,
-            expires_at=start + self.window,
+            expires_at=now + self.window,
         )
+        ended = t.expires_at <= now
         upsert = stmt.on_conflict_do_update(
-            index_elements=[t.name, t.key_hash, t.window_start],
-            set_={"hits": t.hits + 1},
-            where=(t.hits < self.limit) if only_under_limit else None,
+            index_elements=[t.name, t.key_hash],
+            set_={
+                "hits": sa.case((ended, 1), else_=t.hits + 1),
+                "window_start": sa.case((ended, now), else_=t.window_start),
+                "expires_at": sa.case((ended, now + self.window), else_=t.expires_at),
+            },
+            # No row comes back when the key is at its limit: refused, and not counted.
+            where=sa.or_(ended, t.hits < self.limit) if only_under_limit else None,
         ).returning(t.hits)
         counted = await self.db.fetch_one(upsert)
         if now - self._pruned_at >= PRUNE_EVERY:
@@ -176,7 +179,7 @@ class TableCounter:
             sa.select(t.hits).where(
                 t.name == self.name,
                 t.key_hash == self._key_hash(key),
-                t.window_start == self._window_start(self.clock()),
+                t.expires_at > int(self.clock()),
             )
         )
         return hits is not None and hits >= self.limit

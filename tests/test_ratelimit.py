@@ -42,9 +42,13 @@ async def _counter_contract(make: Callable[[str, int, int, Clock], Any]) -> None
     assert await counter.blocked("a")
     assert await counter.hit("b")  # keys are counted apart
     assert not await counter.blocked("b")
-    clock.now += 60  # the window has passed
+    clock.now += 30  # windows start at a key's first attempt: c's from here
+    assert [await counter.hit("c") for _ in range(4)] == [True, True, True, False]
+    clock.now += 30  # a's window has passed, c's has not
     assert not await counter.blocked("a")
-    assert await counter.hit("a")
+    assert [await counter.hit("a") for _ in range(4)] == [True, True, True, False]
+    assert await counter.blocked("c")
+    await counter.clear("b")
     await counter.add("b")
     await counter.add("b")
     await counter.add("b")

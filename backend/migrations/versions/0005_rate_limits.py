@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("window_start", sa.BigInteger(), nullable=False),
         sa.Column("hits", sa.Integer(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("name", "key_hash", "window_start", name=op.f("pk_rate_limits")),
+        sa.PrimaryKeyConstraint("name", "key_hash", name=op.f("pk_rate_limits")),
     )
     op.create_index(op.f("ix_rate_limits_expires_at"), "rate_limits", ["expires_at"], unique=False)
 
