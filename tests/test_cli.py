@@ -73,7 +73,7 @@ def test_demo_prints_how_to_use_it(cli: Any) -> None:
 
 def test_enrolment_code_enrols_a_phone(cli: Any, tmp_path: Path, database_url: str) -> None:
     nip = demo(cli)["employees"][0]["nip"]
-    code = last_line(cli("enrolment-code", nip)[0])
+    code = last_line(cli("enrolment-code", f"\u3000{nip[:8]} {nip[8:]}\xa0")[0])  # as pasted
     assert len(code) == 8
     from backend.settings import load_settings
 
