@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from databases import Database
 from starlette.concurrency import run_in_threadpool
 
-from backend import audit
+from backend import audit, identifiers
 from backend.db import (
     CONFLICT_ERRORS,
     admin_sessions,
@@ -84,7 +84,7 @@ async def create_admin(
 ) -> int:
     check_role(role, agency_id, unit_id)
     check_password(password)
-    username = username.strip()
+    username = identifiers.username(username)
     if not username or len(username) > 64 or any(ch.isspace() for ch in username):
         raise AccountError("the username must be 1–64 characters without spaces")
     # Hashed before the transaction: Argon2 takes a while, and a write transaction holds
@@ -133,7 +133,7 @@ async def unit_agency(db: Database, unit_id: int | None) -> int | None:
 async def authenticate(db: Database, username: str, password: str) -> Any:
     """The active admin with this username and password, or None. Upgrades old hashes."""
     row = await db.fetch_one(
-        admin_users.select().where(admin_users.c.username == username.strip()[:64])
+        admin_users.select().where(admin_users.c.username == identifiers.username(username)[:64])
     )
     stored = row["password_hash"] if row is not None else _DUMMY_HASH
     ok = await run_in_threadpool(verify_password, stored, password)

@@ -8,10 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend import devices
+from backend import devices, identifiers
 from backend.checkin.endpoint import receive_json
 from backend.errors import ApiError, error_response
 from backend.openapi import openapi_document
+from backend.ratelimit import client_key
 from backend.state import AppState, client_ip
 
 
@@ -30,11 +31,16 @@ async def enrol_device(request: Request) -> Response:
     data = await read_json(request, state.settings.max_body_bytes)
     if not isinstance(data, dict):
         raise ApiError("invalid_request", detail="expected a JSON object")
-    nip, code, jwk = data.get("nip"), data.get("code"), data.get("public_key")
-    if not isinstance(nip, str) or not isinstance(code, str) or not nip or not code:
+    raw_nip, code, jwk = data.get("nip"), data.get("code"), data.get("public_key")
+    if not isinstance(raw_nip, str) or not isinstance(code, str) or not raw_nip or not code:
         raise ApiError("invalid_request", detail="nip and code must be non-empty strings")
-    if len(nip) > 32 or len(code) > 32:
+    if len(raw_nip) > 64 or len(code) > 32:
         raise ApiError("invalid_request", detail="nip or code too long")
+    # The limit below and the lookup in devices.enrol see the same spelling of the NIP, so a
+    # padded NIP is the same NIP, not a fresh set of tries.
+    nip = identifiers.nip(raw_nip)
+    if not nip or len(nip) > 32:
+        raise ApiError("invalid_request", detail="nip must be 1-32 letters or digits")
     try:
         devices.load_public_key(jwk)
         assert isinstance(jwk, dict)  # load_public_key accepts only a JWK object
@@ -42,12 +48,14 @@ async def enrol_device(request: Request) -> Response:
         raise ApiError("invalid_request", detail=str(exc)) from exc
     ip = client_ip(request, state.settings)
     # Both limits count every attempt, so guessing codes is slow for one NIP and from one place.
-    if not state.enrol_ip_limiter.hit(ip) or not state.enrol_nip_limiter.hit(nip):
+    if not await state.enrol_ip_limiter.hit(
+        client_key(ip)
+    ) or not await state.enrol_nip_limiter.hit(nip):
         raise ApiError("rate_limited")
     device = await devices.enrol(
         state.db,
         state.settings.secret_key,
-        nip=nip.strip(),
+        nip=nip,
         code=code,
         jwk=jwk,
         user_agent=request.headers.get("user-agent", ""),

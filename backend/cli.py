@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from backend import migrate, tokens
+from backend import httpserver, identifiers, migrate, tokens
 from backend.accounts import AccountError, create_admin
 from backend.checkin.reads import SERVING_ENV
 from backend.db import agencies, displays, employees, make_database, units
@@ -84,6 +84,11 @@ def uvicorn_options(
         # Displays receive ~120-byte tokens: compression doubles memory and adds a quarter more
         # CPU per rotation at 10,000 displays (scripts/bench/displays) for no gain.
         "ws_per_message_deflate": False,
+        # Read timeouts uvicorn lacks: headers within 10 s, a body within 60 s, headers under
+        # 32 KiB (backend/httpserver.py); an idle kept-alive connection closes after 5 s.
+        "http": "backend.httpserver:TimedHttpToolsProtocol",
+        "timeout_keep_alive": httpserver.KEEP_ALIVE_TIMEOUT,
+        "h11_max_incomplete_event_size": httpserver.MAX_HEADER_BYTES,
     }
 
 
@@ -180,7 +185,9 @@ def cmd_enrolment_code(args: argparse.Namespace, settings: Settings) -> None:
 
     async def one(db: Database) -> str:
         employee = await db.fetch_one(
-            sa.select(employees.c.id, employees.c.active).where(employees.c.nip == args.nip)
+            sa.select(employees.c.id, employees.c.active).where(
+                employees.c.nip == identifiers.nip(args.nip)
+            )
         )
         if employee is None:
             raise CliError(f"no employee with NIP {args.nip}")

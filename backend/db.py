@@ -346,6 +346,19 @@ tpp_rules = sa.Table(
     sa.UniqueConstraint("agency_id", "code", name="uq_tpp_rules_agency_code"),
 )
 
+# Attempt counters shared by every server process on PostgreSQL (backend/ratelimit.py): one row
+# per limit and key (hashed), its window in Unix seconds; rows whose window has ended are deleted.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, nullable=False),
+    sa.Column("hits", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_rate_limits_expires_at", "expires_at"),
+)
+
 # The recaps read a whole period for many employees at once; with the time and status in the
 # index, SQLite answers from the index alone.
 sa.Index(

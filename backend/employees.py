@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from backend import audit
+from backend import audit, csvsafe, identifiers
 from backend.db import CONFLICT_ERRORS, employees, is_unique_violation, offices, units, utcnow
 from backend.i18n import LazyText, gettext
 
@@ -46,7 +46,7 @@ class ValidationError(ValueError):
 
 def validate_nip(nip: str, kind: str) -> str:
     """ASN and PPPK numbers are 18 digits; contract staff get the agency's own number."""
-    nip = nip.strip().replace(" ", "")
+    nip = identifiers.nip(nip)
     if kind in ("asn", "pppk"):
         if not (nip.isascii() and nip.isdigit() and len(nip) == NIP_LENGTH):
             raise ValidationError(
@@ -132,8 +132,9 @@ async def check_csv(
     office_ids = await office_lookup(db, agency_id) if "office" in header else {}
     existing = {r["nip"] for r in await db.fetch_all(sa.select(employees.c.nip))}
     seen: dict[str, int] = {}
-    for raw in reader:
+    for cells in reader:
         line = reader.line_num
+        raw = {k: csvsafe.unescape(v) if isinstance(v, str) else v for k, v in cells.items()}
         report.total += 1
         if report.total > MAX_IMPORT_ROWS:
             report.errors.append(
@@ -314,33 +315,25 @@ EXPORT_COLUMNS = ("nip", "name", "unit", "kind", "office", "active")
 
 
 def export_csv(rows: Iterable[Any]) -> str:
-    """Rows with nip, name, unit (code), kind, office (name), active: re-importable as is."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for r in rows:
-        writer.writerow(
-            [
-                r["nip"],
-                _cell(r["name"]),
-                r["unit"],
-                r["kind"],
-                _cell(r["office"] or ""),
-                "1" if r["active"] else "0",
-            ]
-        )
-    return out.getvalue()
-
-
-def _cell(text: str) -> str:
-    # A name starting with = + - @ would run as a formula when the file is opened in a
-    # spreadsheet (CSV injection); a leading apostrophe keeps it text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """Rows with nip, name, unit (code), kind, office (name), active: re-importable as is
+    (the import undoes what ``csvsafe`` adds to a cell that looks like a formula)."""
+    return csvsafe.text(
+        [
+            EXPORT_COLUMNS,
+            *(
+                (
+                    r["nip"],
+                    r["name"],
+                    r["unit"],
+                    r["kind"],
+                    r["office"] or "",
+                    "1" if r["active"] else "0",
+                )
+                for r in rows
+            ),
+        ]
+    )
 
 
 def iter_csv_codes(rows: Iterable[tuple[str, str, str]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["nip", "name", "code"])
-    writer.writerows(rows)
-    return out.getvalue()
+    return csvsafe.text([("nip", "name", "code"), *rows])

@@ -9,7 +9,6 @@ from there in chunks.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import tempfile
@@ -21,7 +20,7 @@ from typing import IO
 from openpyxl import Workbook
 from starlette.responses import StreamingResponse
 
-from backend import absences, tpp
+from backend import absences, csvsafe, tpp
 from backend.i18n import LazyText, gettext
 from backend.i18n import gettext_lazy as _
 from backend.presence import LogRow
@@ -170,23 +169,22 @@ async def _each(
 
 
 def _safe(value: Cell) -> Cell:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    # openpyxl writes text starting with "=" as a formula; a cell is never split, so only its
+    # start matters.
+    return csvsafe.neutralise_start(value)
 
 
 async def csv_chunks(sheet: Sheet) -> AsyncIterator[bytes]:
     """UTF-8 with a byte-order mark, so spreadsheet programs read the Indonesian names right."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     buffer.write("\ufeff")
     for label, value in sheet.header:
-        writer.writerow([label, _safe(value)])
+        writer.writerow([label, value])
     writer.writerow([])
     writer.writerow(sheet.columns)
     async for row in _each(sheet.rows):
-        writer.writerow([_safe(v) for v in row])
+        writer.writerow(row)
         if buffer.tell() >= CHUNK:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 
 from backend.checkin.reads import HotPath
 from backend.events import EventBus
-from backend.ratelimit import RateLimiter
+from backend.ratelimit import Counter, Limits
 from backend.settings import Settings
 
 
@@ -20,16 +20,22 @@ class AppState:
     settings: Settings
     db: Database
     events: EventBus = field(default_factory=EventBus)
-    enrol_nip_limiter: RateLimiter = field(init=False)
-    enrol_ip_limiter: RateLimiter = field(init=False)
+    limits: Limits = field(init=False)  # shared by every process on PostgreSQL
+    enrol_nip_limiter: Counter = field(init=False)
+    enrol_ip_limiter: Counter = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
     hot: HotPath = field(init=False)  # cached check-in reads and the group-commit writer
 
     def __post_init__(self) -> None:
         s = self.settings
         self.hot = HotPath.for_url(self.db, s.database_url, signature_helpers=s.signature_helpers)
-        self.enrol_nip_limiter = RateLimiter(s.enrol_limit_per_nip, s.enrol_limit_window)
-        self.enrol_ip_limiter = RateLimiter(s.enrol_limit_per_ip, s.enrol_limit_window)
+        self.limits = Limits(self.db, s.database_url, s.secret_key)
+        self.enrol_nip_limiter = self.limits.counter(
+            "enrol_nip", s.enrol_limit_per_nip, s.enrol_limit_window
+        )
+        self.enrol_ip_limiter = self.limits.counter(
+            "enrol_ip", s.enrol_limit_per_ip, s.enrol_limit_window
+        )
 
     @staticmethod
     def of(conn: HTTPConnection) -> AppState:

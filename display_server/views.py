@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from backend.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from backend.i18n import gettext_lazy as _
-from backend.ratelimit import RateLimiter
+from backend.ratelimit import Counter, client_key
 from backend.state import AppState, client_ip
 from backend.templating import current_language, templates
 from display_server.pairing import (
@@ -25,7 +25,6 @@ from display_server.pairing import (
 # counts, so guessing 8-character codes is hopeless.
 PAIR_LIMIT_PER_IP = 10
 PAIR_LIMIT_WINDOW = 900
-_LIMITER_KEY = "display_pair_limiter"
 
 PAIR_ERRORS = {
     "invalid_code": (
@@ -47,12 +46,8 @@ PAIR_ERRORS = {
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _limiter(state: AppState) -> RateLimiter:
-    limiter = state.extras.get(_LIMITER_KEY)
-    if limiter is None:
-        limiter = state.extras[_LIMITER_KEY] = RateLimiter(PAIR_LIMIT_PER_IP, PAIR_LIMIT_WINDOW)
-    assert isinstance(limiter, RateLimiter)
-    return limiter
+def _limiter(state: AppState) -> Counter:
+    return state.limits.counter("pair_ip", PAIR_LIMIT_PER_IP, PAIR_LIMIT_WINDOW)
 
 
 def _set_credential(response: Response, state: AppState, credential: str) -> None:
@@ -116,7 +111,7 @@ async def pair_display(request: Request) -> Response:
     if origin is not None and origin != state.settings.public_origin:
         return pair_form(request, "bad_origin")
     ip = client_ip(request, state.settings)
-    if not _limiter(state).hit(ip):
+    if not await _limiter(state).hit(client_key(ip)):
         return pair_form(request, "rate_limited")
     async with request.form(max_files=0, max_fields=5) as form:
         code = form.get("code")

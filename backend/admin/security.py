@@ -31,8 +31,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +43,7 @@ from starlette.responses import RedirectResponse, Response
 
 from backend.db import admin_sessions, admin_users, api_tokens, as_utc, units, utcnow
 from backend.errors import ApiError, error_response
+from backend.ratelimit import Counter
 from backend.settings import Settings
 from backend.state import AppState, client_ip
 from backend.templating import current_language
@@ -117,43 +116,12 @@ class CsrfFailed(AuthError):
 # -- sign-in throttling ---------------------------------------------------------------------
 
 
-class FailureThrottle:
-    """Counts failures per key in a sliding window; ``blocked`` does not count anything."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._fails: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        fails = self._fails.setdefault(key, deque())
-        while fails and fails[0] <= now - self.window:
-            fails.popleft()
-        return fails
-
-    def blocked(self, key: str, now: float | None = None) -> bool:
-        return len(self._recent(key, time.monotonic() if now is None else now)) >= self.limit
-
-    def fail(self, key: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        self._recent(key, now).append(now)
-        if len(self._fails) > 100_000:
-            for k in [k for k, v in self._fails.items() if not v or v[-1] <= now - self.window]:
-                del self._fails[k]
-
-    def clear(self, key: str) -> None:
-        self._fails.pop(key, None)
-
-
-def login_throttles(state: AppState) -> tuple[FailureThrottle, FailureThrottle]:
-    """(per account, per IP), kept in the app's state."""
-    if "login_throttles" not in state.extras:
-        state.extras["login_throttles"] = (
-            FailureThrottle(LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW),
-            FailureThrottle(LOGIN_FAILURES_PER_IP, LOGIN_WINDOW),
-        )
-    throttles: tuple[FailureThrottle, FailureThrottle] = state.extras["login_throttles"]
-    return throttles
+def login_throttles(state: AppState) -> tuple[Counter, Counter]:
+    """(per account, per IP network): failures only, shared by the processes on PostgreSQL."""
+    return (
+        state.limits.counter("login_account", LOGIN_FAILURES_PER_ACCOUNT, LOGIN_WINDOW),
+        state.limits.counter("login_ip", LOGIN_FAILURES_PER_IP, LOGIN_WINDOW),
+    )
 
 
 # -- sessions -------------------------------------------------------------------------------
