@@ -35,6 +35,7 @@ from tests.support.server import ROOT, live_server, server_env
 from tests.test_backup import empty_url, snapshot
 from tests.test_faults_pg import wait_for
 
+pytestmark = pytest.mark.slow
 __all__ = ["empty_url"]  # a fixture of tests/test_backup.py, used here as well
 
 

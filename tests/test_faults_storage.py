@@ -30,6 +30,7 @@ from tests.support.faults import (
 )
 from tests.support.server import live_server
 
+pytestmark = pytest.mark.slow
 DISK_SIZE = "8m"
 
 
