@@ -145,8 +145,11 @@ async def restore(database_url: str, path: Path) -> Summary:
     target = _sqlite_file(database_url)
     if target is not None:
         return await _restore_sqlite(database_url, target, revision, lines, path)
-    await _check_target(database_url, revision)
-    return await _load(database_url, revision, lines, path)
+    # PostgreSQL: the schema (for a database that has none yet) and every row, in one
+    # transaction: a restore killed half way leaves the database exactly as it was.
+    current = migrate.current_revision(database_url)
+    _check_revision(revision, current)
+    return await _load(database_url, revision, lines, path, migrate_first=current is None)
 
 
 def _sqlite_file(database_url: str) -> Path | None:
@@ -156,31 +159,34 @@ def _sqlite_file(database_url: str) -> Path | None:
     return None if not name or name == ":memory:" else Path(name)
 
 
-async def _check_target(database_url: str, revision: str, *, give_schema: bool = True) -> None:
-    """Refuse a database at another revision or in use; give an empty one the backup's schema
-    (``give_schema``) or leave it as it is (SQLite: it is replaced as a whole)."""
-    current = migrate.current_revision(database_url)
-    if current is None:  # a new, empty database
-        if not give_schema:
-            return
-        migrate.upgrade(database_url, revision)
-        current = migrate.current_revision(database_url)
-    if current != revision:
+def _check_revision(revision: str, current: str | None) -> None:
+    if current is not None and current != revision:
         raise BackupError(
             f"the backup is at schema revision {revision} and the database at {current}: "
             f"restore with the Presensi version that made the backup, then upgrade"
         )
+
+
+async def _check_empty(conn: AsyncConnection) -> None:
+    # Migrations seed defaults (the national work week); anything an agency made means the
+    # database is in use, and a restore never mixes two histories.
+    for name in ("agencies", "admin_users"):
+        if await conn.scalar(sa.select(sa.func.count()).select_from(metadata.tables[name])):
+            raise BackupError(
+                f"the database is not empty (table {name} has rows): restore into a new database"
+            )
+
+
+async def _check_target(database_url: str, revision: str) -> None:
+    """Refuse a SQLite database at another revision, or with an agency's data in it."""
+    current = migrate.current_revision(database_url)
+    _check_revision(revision, current)
+    if current is None:
+        return  # no schema: nothing to lose, it is replaced as a whole
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as conn:
-            # Migrations seed defaults (the national work week); anything an agency made means
-            # the database is in use, and a restore never mixes two histories.
-            for name in ("agencies", "admin_users"):
-                if await conn.scalar(sa.select(sa.func.count()).select_from(metadata.tables[name])):
-                    raise BackupError(
-                        f"the database is not empty (table {name} has rows): restore into a new"
-                        " database"
-                    )
+            await _check_empty(conn)
     finally:
         await engine.dispose()
 
@@ -191,14 +197,14 @@ async def _restore_sqlite(
     """Build the restored database beside ``target`` and rename it over ``target`` at the end."""
     staging, exists = _prepare_staging(target)
     if exists:
-        await _check_target(database_url, revision, give_schema=False)
+        await _check_target(database_url, revision)
         _check_not_open(target)
     scheme, _, rest = database_url.partition("///")
     query = rest.partition("?")[2]
     staging_url = f"{scheme}///{staging}" + (f"?{query}" if query else "")
     try:
-        migrate.upgrade(staging_url, revision)
-        summary = await _load(staging_url, revision, lines, path)
+        migrate.upgrade(staging_url, revision)  # the migrations also set WAL mode on the file
+        summary = await _load(staging_url, revision, lines, path, migrate_first=False)
         _close_wal(staging)
         _check_not_open(target)  # nobody opened it while the rows went in
         _remove_database_files(target, keep_main=True)
@@ -249,12 +255,18 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-async def _load(database_url: str, revision: str, lines: Iterator[Any], path: Path) -> Summary:
-    """Every row of the backup in one transaction, into a database at its schema revision."""
+async def _load(
+    database_url: str, revision: str, lines: Iterator[Any], path: Path, *, migrate_first: bool
+) -> Summary:
+    """Every row of the backup in one transaction, into a database at its schema revision
+    (given it first, in the same transaction, with ``migrate_first``)."""
     engine = create_async_engine(database_url)
     rows: dict[str, int] = {}
     try:
         async with engine.begin() as conn:
+            if migrate_first:
+                await conn.run_sync(migrate.upgrade_on, revision)
+            await _check_empty(conn)
             for existing in reversed(metadata.sorted_tables):
                 await conn.execute(existing.delete())  # the seeded defaults; the backup has its own
             table: sa.Table | None = None

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,6 +47,14 @@ def upgrade(url: str, revision: str = "head") -> None:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     _in_thread(lambda: command.upgrade(alembic_config(url), revision))
+
+
+def upgrade_on(connection: Connection, revision: str = "head") -> None:
+    """Migrate over ``connection`` inside its open transaction (``AsyncConnection.run_sync``):
+    the schema commits or rolls back with whatever else the transaction does (a restore)."""
+    cfg = alembic_config(connection.engine.url.render_as_string(hide_password=False))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
 
 
 def head_revision() -> str | None:

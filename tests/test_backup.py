@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,9 @@ import sqlalchemy as sa
 from databases import Database
 from starlette.testclient import TestClient
 
-from backend import cli
+from backend import cli, migrate
 from backend.backup import BackupError, backup, restore
-from backend.db import audit_log, checkins, metadata
+from backend.db import audit_log, metadata
 from backend.settings import Settings
 from tests.conftest import PG_ADMIN_URL, require_postgres
 from tests.test_api import current_token, enrolled
@@ -156,8 +157,26 @@ def test_half_read_backup_writes_nothing(
         target = Path(empty_url.split("///", 1)[1])
         left = sorted(p.name for p in target.parent.iterdir() if p.name.startswith("restored"))
         assert left == [], f"a failed restore left {left}"
-        return
-    restored = asyncio.run(snapshot(empty_url))
-    # Only what the migrations seed (the national work week) is there: no row of the backup.
-    for name in ("agencies", "employees", "devices", checkins.name, "audit_log"):
-        assert restored[name] == [], f"a failed restore left rows in {name}"
+    else:  # the schema went in the same transaction as the rows: nothing at all is left
+        assert migrate.current_revision(empty_url) is None
+
+
+def test_restore_refuses_a_sqlite_database_that_is_open(
+    settings: Settings, with_data: None, tmp_path: Path
+) -> None:
+    """The file is replaced as a whole, so a server still using it must be stopped first."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite only: PostgreSQL restores inside the running database")
+    file = tmp_path / "b.jsonl.gz"
+    asyncio.run(backup(settings.database_url, file))
+    target = tmp_path / "in-use.db"
+    url = f"sqlite+aiosqlite:///{target}"
+    migrate.upgrade(url)
+    server = sqlite3.connect(target)  # what `presensi serve` holds open
+    try:
+        server.execute("SELECT count(*) FROM agencies").fetchone()
+        with pytest.raises(BackupError, match="in use"):
+            asyncio.run(restore(url, file))
+    finally:
+        server.close()
+    assert asyncio.run(restore(url, file)).rows["checkins"] == 1

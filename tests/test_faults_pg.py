@@ -26,7 +26,7 @@ from tests.support.admin import PASSWORD, login_token
 from tests.support.faults import ADMIN, PHONE_TIMEOUT, Site, seed_site
 from tests.support.server import live_server
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 RECOVERY = 10.0  # seconds within which the server must serve again
 
 

@@ -34,9 +34,9 @@ from tests.support.pgcluster import PgCluster, private_cluster
 from tests.support.server import LiveServer, live_server
 from tests.test_faults_pg import RECOVERY, sign_in, wait_for
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 # The lead sets this once the check-in path reconnects by itself and answers 503 in JSON.
-CHECKIN_PATH_RECOVERS = False
+CHECKIN_PATH_RECOVERS = True
 PHONES = 45
 
 

@@ -15,10 +15,13 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx2 as httpx
 import pytest
 
 from backend import migrate
+from backend.errors import ApiError, storage_full
+from backend.writer import Batcher
 from tests.client import Phone
 from tests.conftest import IN_CI
 from tests.support.faults import (
@@ -84,6 +87,7 @@ def checkpoint(path: Path) -> None:
         conn.close()
 
 
+@pytest.mark.slow
 def test_a_full_disk_answers_storage_full_and_recovers(small_disk: Path, tmp_path: Path) -> None:
     db_path = small_disk / "presensi.db"
     url = f"sqlite+aiosqlite:///{db_path}"
@@ -134,3 +138,39 @@ def test_a_full_disk_answers_storage_full_and_recovers(small_disk: Path, tmp_pat
     assert asyncio.run(missing_records(url, acknowledged(answers))) == []
     tracebacks = [line for line in server.log if "Traceback" in line]
     assert not tracebacks, "\n".join(server.log[-40:])
+
+
+def _rollback_after(exc: BaseException) -> sqlite3.OperationalError:
+    """What a ROLLBACK after SQLITE_FULL raises: SQLite had already rolled back."""
+    try:
+        try:
+            raise exc
+        except BaseException:
+            raise sqlite3.OperationalError("cannot rollback - no transaction is active")  # noqa: B904
+    except sqlite3.OperationalError as rollback:
+        return rollback
+
+
+def test_storage_full_recognises_a_full_disk_and_nothing_else() -> None:
+    full = sqlite3.OperationalError("database or disk is full")
+    assert storage_full(full)
+    assert storage_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert storage_full(_rollback_after(full))
+    assert storage_full(asyncpg.DiskFullError("could not extend file"))
+    assert not storage_full(sqlite3.OperationalError("database is locked"))
+    assert not storage_full(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert not storage_full(_rollback_after(ValueError("a bug")))
+
+
+async def test_a_full_disk_refuses_the_whole_batch_without_retrying_each() -> None:
+    runs: list[list[int]] = []
+
+    async def run_batch(items: list[int]) -> list[int | Exception]:
+        runs.append(items)
+        raise _rollback_after(sqlite3.OperationalError("database or disk is full"))
+
+    batcher: Batcher[int, int] = Batcher(run_batch, max_batch=10)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(4)), return_exceptions=True)
+    assert all(isinstance(r, ApiError) and r.code == "storage_full" for r in results), results
+    assert runs == [[0, 1, 2, 3]]  # one attempt: every item would fail alike
+    await batcher.close()

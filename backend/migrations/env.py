@@ -49,5 +49,7 @@ if context.is_offline_mode():
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
+elif (connection := config.attributes.get("connection")) is not None:
+    _run(connection)  # migrate.upgrade_on(): inside the caller's transaction
 else:
     asyncio.run(_run_async())
