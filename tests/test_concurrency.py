@@ -435,7 +435,7 @@ def test_two_admins_save_one_employee_in_a_loop(server: LiveServer, database_url
 
 async def upsert_races(database_url: str) -> dict[str, Any]:
     from backend import review, rosters, tpp
-    from backend.db import corrections, roster_entries, tpp_rules
+    from backend.db import corrections, enrolment_codes, roster_entries, tpp_rules
 
     db = make_database(database_url)
     await db.connect()
@@ -491,7 +491,20 @@ async def upsert_races(database_url: str) -> dict[str, Any]:
             ),
             return_exceptions=True,
         )
+        await asyncio.gather(
+            *(
+                issue_enrolment_code(db, b"k" * 32, employee_id, ttl=600, created_by=f"a{n}")
+                for n in range(6)
+            )
+        )
+        usable = await db.fetch_val(
+            sa.select(sa.func.count())
+            .select_from(enrolment_codes)
+            .where(enrolment_codes.c.employee_id == employee_id)
+            .where(enrolment_codes.c.used_at.is_(None))
+        )
         return {
+            "usable_codes": usable,
             "errors": [o for o in outcomes if isinstance(o, BaseException)],
             "entries": await db.fetch_all(sa.select(roster_entries.c.day)),
             "rules": await db.fetch_all(sa.select(tpp_rules.c.basis_points)),
@@ -504,10 +517,12 @@ async def upsert_races(database_url: str) -> dict[str, Any]:
 
 def test_racing_upserts_end_with_one_row(database_url: str) -> None:
     """Eight admins rostering the same ten days and saving the same TPP rule at once; six
-    corrections replacing one scan: one row each, the losers a clear refusal, no error."""
+    corrections replacing one scan; six enrolment codes for one employee: one row each, the
+    losers a clear refusal, no error."""
     found = asyncio.run(upsert_races(database_url))
     assert found["errors"] == []
     assert sorted(r["day"] for r in found["entries"]) == [date(2026, 3, d) for d in range(1, 11)]
     assert len(found["rules"]) == 1 and found["rules"][0]["basis_points"] in range(0, 80, 10)
     assert sorted(found["fixes"]) == ["ApiError"] * 5 + ["ok"]
     assert found["corrections"] == 1
+    assert found["usable_codes"] == 1  # six codes issued at once: only one still works
