@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 from databases import Database
 
@@ -108,6 +109,11 @@ async def issue_enrolment_code(
     code = new_code()
     now = utcnow()
     async with db.transaction():
+        # FOR UPDATE (PostgreSQL): two codes issued at once for one employee take turns, so
+        # only the later one stays usable (SQLite: BEGIN IMMEDIATE already).
+        await db.fetch_val(
+            sa.select(employees.c.id).where(employees.c.id == employee_id).with_for_update()
+        )
         await db.execute(
             enrolment_codes.update()
             .where(enrolment_codes.c.employee_id == employee_id)

@@ -428,3 +428,101 @@ def test_two_admins_save_one_employee_in_a_loop(server: LiveServer, database_url
     )
     assert row["name"] in names
     assert row["unit_id"] == world["unit_id"]
+
+
+# -- upserts in one process: rosters, TPP rules, corrections ------------------------------------
+
+
+async def upsert_races(database_url: str) -> dict[str, Any]:
+    from backend import review, rosters, tpp
+    from backend.db import corrections, enrolment_codes, roster_entries, tpp_rules
+
+    db = make_database(database_url)
+    await db.connect()
+    try:
+        info = await ensure_demo(db, b"k" * 32, 1)
+        employee_id = await db.fetch_val(sa.select(employees.c.id))
+        agency_id = await db.fetch_val(sa.select(units.c.agency_id))
+        days = [date(2026, 3, d) for d in range(1, 11)]
+        outcomes = await asyncio.gather(
+            *(
+                rosters.set_roster(
+                    db, employee_id=employee_id, days=days, shift_id=None, actor=f"a{n}"
+                )
+                for n in range(8)
+            ),
+            *(
+                tpp.set_rule(
+                    db, agency_id=agency_id, code="TL1", basis_points=10 * n, actor=f"a{n}"
+                )
+                for n in range(8)
+            ),
+            return_exceptions=True,
+        )
+        now = utcnow()
+        office_id = await db.fetch_val(sa.select(displays.c.office_id))
+        await db.execute(
+            devices.insert().values(
+                id="d_c", employee_id=employee_id, public_key="{}", created_at=now
+            )
+        )
+        scan = await db.fetch_val(
+            checkins.insert()
+            .values(
+                employee_id=employee_id, device_id="d_c", display_id=info["display"]["id"],
+                office_id=office_id, window=1, at=now, local_date=now.date(), kind="in",
+                client_ts=0, nonce="n",
+            )
+            .returning(checkins.c.id)
+        )  # fmt: skip
+        fixes = await asyncio.gather(
+            *(
+                review.correct(
+                    db,
+                    employee_id=employee_id,
+                    day=now.date(),
+                    kind="in",
+                    at=now,
+                    reason="wrong day",
+                    actor=f"a{n}",
+                    replaces_checkin_id=scan,
+                )
+                for n in range(6)
+            ),
+            return_exceptions=True,
+        )
+        await asyncio.gather(
+            *(
+                issue_enrolment_code(db, b"k" * 32, employee_id, ttl=600, created_by=f"a{n}")
+                for n in range(6)
+            )
+        )
+        usable = await db.fetch_val(
+            sa.select(sa.func.count())
+            .select_from(enrolment_codes)
+            .where(enrolment_codes.c.employee_id == employee_id)
+            .where(enrolment_codes.c.used_at.is_(None))
+        )
+        return {
+            "usable_codes": usable,
+            "errors": [o for o in outcomes if isinstance(o, BaseException)],
+            "entries": await db.fetch_all(sa.select(roster_entries.c.day)),
+            "rules": await db.fetch_all(sa.select(tpp_rules.c.basis_points)),
+            "fixes": [type(f).__name__ if isinstance(f, BaseException) else "ok" for f in fixes],
+            "corrections": await db.fetch_val(sa.select(sa.func.count()).select_from(corrections)),
+        }
+    finally:
+        await db.disconnect()
+
+
+def test_racing_upserts_end_with_one_row(database_url: str) -> None:
+    """Eight admins rostering the same ten days and saving the same TPP rule at once; six
+    corrections replacing one scan; six enrolment codes for one employee: one row each, the
+    losers a clear refusal, no error."""
+    found = asyncio.run(upsert_races(database_url))
+    assert found["errors"] == []
+    assert sorted(r["day"] for r in found["entries"]) == [date(2026, 3, d) for d in range(1, 11)]
+    assert len(found["rules"]) == 1 and found["rules"][0]["basis_points"] in range(0, 80, 10)
+    assert sorted(found["fixes"]) == ["ApiError"] * 5 + ["ok"]
+    assert found["corrections"] == 1
+    assert found["usable_codes"] == 1  # six codes issued at once: only one still works

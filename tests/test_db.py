@@ -295,3 +295,34 @@ def test_the_lint_catches_the_wrong_shapes() -> None:
     assert not RULES["a transaction on something other than `db`"].search(
         "async with state.db.transaction(readonly=True):"
     )
+
+
+# -- a race nobody answered: 409, never 500 ----------------------------------------------------
+
+
+def test_an_escaped_conflict_answers_409_write_conflict(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from backend.app import create_app
+    from backend.db import CONFLICT_ERRORS
+    from backend.errors import write_conflict_handler
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'x.db'}"))
+    for cls in CONFLICT_ERRORS:
+        assert app.exception_handlers[cls] is write_conflict_handler
+
+    async def lost_a_race(request: object) -> None:
+        raise sqlite3.IntegrityError("UNIQUE constraint failed: holidays.agency_id, holidays.day")
+
+    bare = Starlette(
+        routes=[Route("/api/v1/x", lost_a_race, methods=["POST"])],
+        exception_handlers=dict.fromkeys(CONFLICT_ERRORS, write_conflict_handler),
+    )
+    with TestClient(bare) as client:
+        answer = client.post("/api/v1/x")
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "write_conflict"
+    assert answer.json()["error"]["message"] != answer.json()["error"]["message_en"]
