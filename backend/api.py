@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from backend import devices, metrics
 from backend.checkins import check_in, parse_request
-from backend.errors import ApiError, error_response
+from backend.errors import DATABASE_RETRY_AFTER, ApiError, database_unavailable, error_response
 from backend.fastpath import header
+from backend.logs import request_id
 from backend.openapi import openapi_document
 from backend.security_headers import RAW_HEADERS
 from backend.state import AppState, client_ip, forwarded_client
@@ -44,9 +45,29 @@ async def receive_json(headers: Sequence[tuple[bytes, bytes]], receive: Receive,
         if not message.get("more_body", False):
             break
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:  # also digits beyond int's limit (4,300)
         raise ApiError("invalid_request", detail="body is not valid JSON") from exc
+    except RecursionError as exc:  # nested deeper than the parser's stack
+        raise ApiError("invalid_request", detail="JSON nested too deep") from exc
+    if isinstance(data, dict | list) and too_deep(data):
+        raise ApiError("invalid_request", detail="JSON nested too deep")
+    return data
+
+
+MAX_JSON_DEPTH = 20  # no request needs more; deeper values would overflow code that walks them
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether containers nest more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 async def server_time(request: Request) -> JSONResponse:
@@ -88,6 +109,9 @@ async def enrol_device(request: Request) -> Response:
     )
 
 
+RETRY = ((b"retry-after", str(DATABASE_RETRY_AFTER).encode()),)
+
+
 class CheckinEndpoint:
     """``POST /api/v1/checkins``: a plain ASGI app, served ahead of the middleware stack
     (backend/fastpath.py), so it sets the security headers and records its metrics itself."""
@@ -103,10 +127,22 @@ class CheckinEndpoint:
             return  # nothing was written: the body never arrived
         except ApiError as exc:
             status, body, result = exc.status, exc.body(), exc.code
-        except Exception:
+        except Exception as exc:
+            # Never plain text: the phone keeps the scan queued on 503 and on any 5xx.
+            error = ApiError("database_unavailable" if database_unavailable(exc) else "internal_error")
             metrics.record("server_error", time.perf_counter() - start)
-            await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
-            raise
+            await self.send(state, send, error.status, error.body(request_id.get()))
+            raise  # logged with the request id by backend/fastpath.py
+        await self.send(state, send, status, body)
+        metrics.record(result, time.perf_counter() - start)
+
+    @staticmethod
+    async def send(
+        state: AppState,
+        send: Send,
+        status: int,
+        body: dict[str, Any],
+    ) -> None:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         await send(
             {
@@ -115,12 +151,13 @@ class CheckinEndpoint:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", request_id.get().encode()),
                     *RAW_HEADERS[state.settings.https],
+                    *(RETRY if status == 503 else ()),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
-        metrics.record(result, time.perf_counter() - start)
 
     @staticmethod
     async def check_in(
@@ -162,4 +199,6 @@ async def openapi(request: Request) -> JSONResponse:
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     headers = {"Retry-After": "60"} if exc.code == "rate_limited" else None
+    if exc.status == 503:
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
     return error_response(exc, headers)

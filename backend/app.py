@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import display_server.rotation
@@ -19,27 +19,99 @@ import scanner_pwa.routes
 from backend import admin, api, events, health, me, metrics
 from backend.admin.security import AuthError, auth_error_handler
 from backend.db import make_database
-from backend.errors import ApiError, error_response
+from backend.errors import DATABASE_RETRY_AFTER, ERRORS, ApiError, database_unavailable
 from backend.fastpath import FastStarlette
-from backend.security_headers import SecurityHeadersMiddleware
+from backend.i18n import LazyText
+from backend.i18n import gettext_lazy as _
+from backend.logs import install_request_ids, request_id
+from backend.security_headers import SecurityHeadersMiddleware, security_headers
 from backend.settings import Settings, load_settings
 from backend.state import AppState
-from backend.templating import LanguageMiddleware
+from backend.templating import LanguageMiddleware, current_language, env, scope_language
 
 log = logging.getLogger("presensi")
+
+# The error code each HTTP status raised as HTTPException is answered with.
+STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+}
+PAGE_TITLES: dict[int, LazyText] = {
+    404: _("Page not found"),
+    500: _("Something went wrong"),
+    503: _("Service unavailable"),
+}
+OTHER_TITLE = _("The request could not be completed")
+
+
+def wants_page(request: Request) -> bool:
+    """Browsers get an HTML error page; the APIs and fetch() calls for JSON get JSON."""
+    if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
+        return False
+    return "application/json" not in request.headers.get("accept", "")
+
+
+def error_page(
+    request: Request, status: int, code: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    """The friendly error page, in the admin's or the browser's language."""
+    admin = request.scope.get("state", {}).get("admin")
+    lang = getattr(admin, "language", None) or scope_language(request.scope)
+    path = request.url.path
+    home = "/admin/" if path.startswith("/admin") else "/display" if "display" in path else "/s"
+    token = current_language.set(lang)
+    try:
+        message = ERRORS[code][1] if code in ERRORS else OTHER_TITLE
+        html = env.get_template("error.html").render(
+            status=status,
+            title=PAGE_TITLES.get(status, OTHER_TITLE).render(lang),
+            message=message.render(lang),
+            request_id=request_id.get(),
+            home=home,
+        )
+    finally:
+        current_language.reset(token)
+    return HTMLResponse(html, status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/api/"):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-        if code:
-            return error_response(ApiError(code))
-        return JSONResponse(
-            {"error": {"code": "http_error", "message": exc.detail, "message_en": exc.detail}},
-            status_code=exc.status_code,
-        )
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    code = STATUS_CODES.get(exc.status_code)
+    if wants_page(request):
+        return error_page(request, exc.status_code, code, dict(exc.headers or {}))
+    if code:
+        return JSONResponse(ApiError(code).body(), exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        {"error": {"code": "http_error", "message": exc.detail, "message_en": exc.detail}},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Anything unexpected: 500 ``internal_error``, or 503 ``database_unavailable`` with
+    ``Retry-After`` when the database cannot be reached. Answered outside the middleware (by
+    Starlette's ServerErrorMiddleware), so the security headers are set here; the traceback is
+    logged with the request id by backend/fastpath.py."""
+    code = "database_unavailable" if database_unavailable(exc) else "internal_error"
+    status = ERRORS[code][0]
+    hsts = AppState.of(request).settings.https
+    headers = {**security_headers(hsts), "Cache-Control": "no-store"}
+    if status == 503:
+        headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    if wants_page(request):
+        try:
+            return error_page(request, status, code, headers)
+        except Exception:  # the error page itself failed: say so in JSON rather than nothing
+            log.exception("the error page could not be rendered")
+    return JSONResponse(ApiError(code).body(request_id.get()), status, headers=headers)
 
 
 api_routes = [
@@ -57,6 +129,7 @@ fast_routes = {("POST", "/api/v1/checkins"): api.submit_checkin}
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    install_request_ids()
     state = AppState(settings=settings, db=make_database(settings.database_url))
 
     @contextlib.asynccontextmanager
@@ -91,6 +164,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             ApiError: api.api_error_handler,
             HTTPException: http_error,
+            Exception: server_error,  # 500 internal_error / 503 database_unavailable
             AuthError: auth_error_handler,  # require_role(): sign-in redirect, 403, CSRF
         },
     )

@@ -7,6 +7,11 @@ people read a sentence in their language.
 
 from __future__ import annotations
 
+import errno
+import socket
+import sqlite3
+
+import asyncpg
 from starlette.responses import JSONResponse
 
 from backend.i18n import LazyText
@@ -84,7 +89,21 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This employee already has an absence entry on some of these days."),
     ),
+    "internal_error": (
+        500,
+        _(
+            "Something went wrong on the server. Try again; if it keeps happening, give the "
+            "request number to your administrator."
+        ),
+    ),
+    "database_unavailable": (
+        503,
+        _("The server cannot reach its database right now. Try again in a moment."),
+    ),
 }
+
+# Seconds a client is asked to wait when the database is unreachable.
+DATABASE_RETRY_AFTER = 5
 
 
 class ApiError(Exception):
@@ -98,7 +117,7 @@ class ApiError(Exception):
         self.status = ERRORS[code][0]
         self.detail = detail
 
-    def body(self) -> dict[str, dict[str, str]]:
+    def body(self, request_id: str | None = None) -> dict[str, dict[str, str]]:
         message = ERRORS[self.code][1]
         error = {
             "code": self.code,
@@ -107,8 +126,49 @@ class ApiError(Exception):
         }
         if self.detail:
             error["detail"] = self.detail
+        if request_id:
+            error["request_id"] = request_id
         return {"error": error}
 
 
 def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the database cannot be reached or used now:
+    a refused or dropped connection, a server shutting down or restarting, a pool that is
+    closing, or SQLite unable to open or lock its file. Answered 503, not 500."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _unavailable(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return True  # refused, reset, aborted, timed out, host name unknown
+    if isinstance(exc, OSError):  # not a full disk or a missing file: only the network
+        return exc.errno in _NETWORK_ERRNOS or "connect call failed" in str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(s in text for s in ("unable to open", "locked", "disk i/o", "busy"))
+    return isinstance(
+        exc,
+        asyncpg.PostgresConnectionError  # class 08: connection failures
+        | asyncpg.CannotConnectNowError  # 57P03: starting up or shutting down
+        | asyncpg.AdminShutdownError  # 57P01: terminated by the administrator
+        | asyncpg.CrashShutdownError  # 57P02
+        | asyncpg.TooManyConnectionsError  # 53300
+        | asyncpg.InvalidCatalogNameError,  # 3D000: the database is gone (dropped, renamed)
+    ) or (isinstance(exc, asyncpg.InterfaceError) and "clos" in str(exc).lower())
+    # ^ "connection is closed", "pool is closing"; other interface errors are bugs: 500
+
+
+_NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+)

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.admin import scope
+from backend.admin import fields, scope
 from backend.admin.pages import paginate, render
 from backend.admin.security import ORG_ADMINS, Principal, require_role
 from backend.db import admin_users, audit_log, devices, displays, employees, offices, units
@@ -55,7 +55,7 @@ def visible(me: Principal) -> ColumnElement[bool]:
 
 def _day(value: str) -> date | None:
     try:
-        return date.fromisoformat(value)
+        return fields.day(value)
     except ValueError:
         return None
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import holidays as calendar
+from backend.admin import fields
 from backend.admin.pages import form_data, redirect, render
 from backend.admin.presence import error_text
 from backend.admin.recaps import now, resolve_scope
@@ -47,7 +48,7 @@ async def change(request: Request) -> Response:
             year = int(data.get("year", "0"))
             await calendar.seed(db, agency_id=where.agency_id, year=year, actor=me.actor)
         else:
-            day = date.fromisoformat(data.get("day", ""))
+            day = fields.day(data.get("day", ""))
             year = day.year
             if action == "put":
                 await calendar.put(

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import exports, presence, recaps, review, tpp
-from backend.admin import scope
+from backend.admin import fields, scope
 from backend.admin.pages import Pager, form_data, page_number, redirect, render
 from backend.admin.recaps import now as current_time
 from backend.admin.recaps import resolve_scope
@@ -249,7 +249,7 @@ async def review_page(request: Request, form_error: str | None = None) -> Respon
 
 def _date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return fields.day(value)
     except ValueError:
         raise ApiError("validation_failed", detail="date: YYYY-MM-DD") from None
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import exports, recaps, tpp
-from backend.admin import charts
+from backend.admin import charts, fields
 from backend.admin.pages import render
 from backend.admin.security import READERS, Principal, require_role
 from backend.db import agencies, units, utcnow
@@ -63,8 +63,8 @@ async def resolve_scope(request: Request, me: Principal, *, monthly: bool) -> Sc
             year, month = (int(x) for x in params.get("month", f"{today:%Y-%m}").split("-"))
             start, end = recaps.month_bounds(year, month)
         else:
-            start = date.fromisoformat(params.get("from") or today.isoformat())
-            end = date.fromisoformat(params.get("to") or start.isoformat())
+            start = fields.day(params.get("from") or today.isoformat())
+            end = fields.day(params.get("to") or start.isoformat())
     except ValueError:
         raise ApiError("validation_failed", detail="period") from None
     if end < start or end - start > timedelta(days=62):

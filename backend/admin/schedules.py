@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import rosters
-from backend.admin import scope
+from backend.admin import fields, scope
 from backend.admin.pages import form_data, redirect, render
 from backend.admin.presence import error_text
 from backend.admin.recaps import resolve_scope
@@ -116,8 +116,8 @@ async def add_rule(request: Request) -> Response:
             start=rosters.parse_hhmm(data.get("start", ""), "start"),
             end=rosters.parse_hhmm(data.get("end", ""), "end"), name=data.get("name", ""),
             actor=me.actor,
-            valid_from=date.fromisoformat(data["valid_from"]) if dated else None,
-            valid_to=date.fromisoformat(data["valid_to"]) if data.get("valid_to") else None,
+            valid_from=fields.day(data["valid_from"]) if dated else None,
+            valid_to=fields.day(data["valid_to"]) if data.get("valid_to") else None,
         )  # fmt: skip
     except ValueError:
         return await page(request, error_text(ApiError("validation_failed", detail="date")))
@@ -174,8 +174,8 @@ async def set_roster(request: Request) -> Response:
         )
         if found is None:
             raise HTTPException(404)
-        start = date.fromisoformat(data.get("start", ""))
-        end = date.fromisoformat(data.get("end", "") or data.get("start", ""))
+        start = fields.day(data.get("start", ""))
+        end = fields.day(data.get("end", "") or data.get("start", ""))
         if end < start:
             raise ApiError("validation_failed", detail="the end date is before the start date")
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
