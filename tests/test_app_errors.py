@@ -311,7 +311,7 @@ def test_query_strings_with_huge_numbers_and_far_dates_get_no_5xx(
 ) -> None:
     token = token_for(client, "super_admin")
     sign_in(client, "super_admin")
-    bad_values = [str(h) for h in HUGE] + list(FAR_DAYS) + ["-1", "²", "١٢", "0001-01", "9999-12"]
+    bad_values = [str(h) for h in HUGE] + list(FAR_DAYS) + ["-1", "²", "١٢", "0001-01", "9999-12", "99999999999999999999-01"]
     for path, route in app_routes(client):
         if route.param_convertors or "GET" not in (route.methods or ()) or "stream" in path:
             continue
@@ -320,3 +320,27 @@ def test_query_strings_with_huge_numbers_and_far_dates_get_no_5xx(
             query = {name: value for name in QUERY_NAMES}
             response = client.get(path, params=query, headers=headers)
             assert response.status_code < 500, (path, value, response.text[:300])
+
+
+FORM_NAMES = (
+    "unit_id office_id agency_id employee_id shift replaces year day start end valid_from "
+    "valid_to time month weekday kind code name nip active action target percent"
+).split()
+
+
+def test_forms_with_huge_numbers_and_far_dates_get_no_5xx(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    make_admins(client)
+    sign_in(client, "super_admin")
+    token = csrf(client)
+    bad_values = [str(h) for h in HUGE] + list(FAR_DAYS) + ["²", "-1", "maybe"]
+    for path, route in app_routes(client):
+        if "POST" not in (route.methods or ()) or path.startswith(("/api/", "/admin/login")):
+            continue
+        url = re.sub(r"\{(\w+):id\}", "1", path)
+        url = re.sub(r"\{(\w+)(:str)?\}", "x", url)
+        for value in bad_values:
+            form = {name: value for name in FORM_NAMES} | {"csrf_token": token}
+            response = client.post(url, data=form, follow_redirects=False)
+            assert response.status_code < 500, (url, value, response.text[:300])

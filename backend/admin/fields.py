@@ -111,6 +111,16 @@ def int_or_none(value: Any, *, maximum: int = MAX_ID) -> int | None:
     return number
 
 
+def lenient_int(value: Any, *, maximum: int = MAX_ID) -> int | None:
+    """A filter's number from a query string or form: None unless ASCII digits up to
+    ``maximum`` ("²" and "١٢" pass ``str.isdigit`` but are no ids)."""
+    text_value = value.strip() if isinstance(value, str) else ""
+    if not text_value.isascii() or not text_value.isdigit() or len(text_value) > len(str(maximum)):
+        return None
+    number = int(text_value)
+    return number if number <= maximum else None
+
+
 TRUE_TEXT = ("1", "true", "on", "yes")
 FALSE_TEXT = ("", "0", "false", "off", "no")
 

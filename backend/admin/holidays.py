@@ -20,7 +20,8 @@ from backend.state import AppState
 
 def _year(request: Request) -> int:
     raw = request.query_params.get("year", "")
-    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else now(request).year
+    year = fields.lenient_int(raw, maximum=2100)
+    return year if year is not None and year >= 2000 else now(request).year
 
 
 async def list_page(request: Request, form_error: str | None = None) -> Response:

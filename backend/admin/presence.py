@@ -35,8 +35,8 @@ def _filter(
     request: Request, me: Principal, agency_id: int, start: date, end: date
 ) -> presence.LogFilter:
     params = request.query_params
-    unit_id = me.unit_id or (int(params["unit"]) if params.get("unit", "").isdigit() else None)
-    employee_id = int(params["employee"]) if params.get("employee", "").isdigit() else None
+    unit_id = me.unit_id or fields.lenient_int(params.get("unit"))
+    employee_id = fields.lenient_int(params.get("employee"))
     return presence.LogFilter(
         agency_id=agency_id,
         start=start,
@@ -179,7 +179,9 @@ async def correct(request: Request) -> Response:
             at: time | datetime = datetime.combine(day_of_clock, moment, tz)
         else:
             at = moment
-        replaces = int(data["replaces"]) if data.get("replaces", "").isdigit() else None
+        replaces = fields.lenient_int(data.get("replaces"))
+        if data.get("replaces") and replaces is None:
+            raise ApiError("validation_failed", detail="replaces: a scan number")
         await review.correct(
             AppState.of(request).db, employee_id=person["id"], day=day, kind=data.get("kind", ""),
             at=at, reason=data.get("reason", ""), actor=me.actor, replaces_checkin_id=replaces,

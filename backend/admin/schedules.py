@@ -94,9 +94,10 @@ def _unit(value: str, allowed: list[Any], me_unit: int | None) -> int | None:
         return me_unit
     if not value:
         return None
-    if not value.isdigit() or int(value) not in {u["id"] for u in allowed}:
+    unit_id = fields.lenient_int(value)
+    if unit_id is None or unit_id not in {u["id"] for u in allowed}:
         raise ApiError("not_found", detail="unit")
-    return int(value)
+    return unit_id
 
 
 async def add_rule(request: Request) -> Response:
@@ -112,7 +113,7 @@ async def add_rule(request: Request) -> Response:
         dated = bool(data.get("valid_from"))
         await rosters.add_work_rule(
             db, agency_id=where.agency_id, unit_id=_unit(data.get("unit_id", ""), allowed, None),
-            weekdays=[int(str(d)) for d in form.getlist("weekday") if str(d).isdigit()],
+            weekdays=[int(str(d)) for d in form.getlist("weekday") if str(d) in tuple("0123456")],
             start=rosters.parse_hhmm(data.get("start", ""), "start"),
             end=rosters.parse_hhmm(data.get("end", ""), "end"), name=data.get("name", ""),
             actor=me.actor,
@@ -183,7 +184,7 @@ async def set_roster(request: Request) -> Response:
         if choice == "weekday":
             await rosters.clear_roster(db, employee_id=employee_id, days=days, actor=me.actor)
         else:
-            shift_id = int(choice) if choice.isdigit() else None
+            shift_id = fields.lenient_int(choice)
             await rosters.set_roster(
                 db, employee_id=employee_id, days=days, shift_id=shift_id, actor=me.actor
             )
