@@ -129,7 +129,9 @@ class CheckinEndpoint:
             status, body, result = exc.status, exc.body(), exc.code
         except Exception as exc:
             # Never plain text: the phone keeps the scan queued on 503 and on any 5xx.
-            error = ApiError("database_unavailable" if database_unavailable(exc) else "internal_error")
+            error = ApiError(
+                "database_unavailable" if database_unavailable(exc) else "internal_error"
+            )
             metrics.record("server_error", time.perf_counter() - start)
             await self.send(state, send, error.status, error.body(request_id.get()))
             raise  # logged with the request id by backend/fastpath.py

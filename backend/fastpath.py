@@ -58,7 +58,9 @@ class FastRoutes:
             # Already answered (500 or 503) by the app's server_error handler or the endpoint;
             # logged here, with the request id, instead of by the server without it.
             if database_unavailable(exc):
-                log.warning("database unavailable on %s %s: %r", scope["method"], scope["path"], exc)
+                log.warning(
+                    "database unavailable on %s %s: %r", scope["method"], scope["path"], exc
+                )
             else:
                 log.exception("internal error on %s %s", scope["method"], scope["path"])
         finally:

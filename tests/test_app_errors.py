@@ -15,13 +15,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 
-from backend.admin.fields import MAX_ID, IdConvertor
 from backend import migrate
+from backend.admin.fields import MAX_ID, IdConvertor
 from backend.app import create_app
 from backend.errors import database_unavailable
 from backend.security_headers import HEADERS
@@ -233,7 +234,9 @@ json_values = st.recursive(
     | st.sampled_from([2**63, -(2**63), 2**31, MAX_ID + 1, 10**300])
     | st.text(max_size=20)
     | st.sampled_from(FAR_DAYS),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=30,
 )
 ADMIN_KEYS = ("unit_id", "office_id", "agency_id", "active", "name", "code", "nip", "kind")
@@ -311,7 +314,11 @@ def test_query_strings_with_huge_numbers_and_far_dates_get_no_5xx(
 ) -> None:
     token = token_for(client, "super_admin")
     sign_in(client, "super_admin")
-    bad_values = [str(h) for h in HUGE] + list(FAR_DAYS) + ["-1", "²", "١٢", "0001-01", "9999-12", "99999999999999999999-01"]
+    bad_values = (
+        [str(h) for h in HUGE]
+        + list(FAR_DAYS)
+        + ["-1", "²", "١٢", "0001-01", "9999-12", "99999999999999999999-01"]
+    )
     for path, route in app_routes(client):
         if route.param_convertors or "GET" not in (route.methods or ()) or "stream" in path:
             continue

@@ -12,7 +12,6 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from backend.admin import fields  # noqa: F401  (registers the {name:id} path convertor)
 from backend.admin import (
     absences,
     agencies,
@@ -21,6 +20,7 @@ from backend.admin import (
     auth,
     displays,
     employees,
+    fields,  # noqa: F401  (registers the {name:id} path convertor)
     holidays,
     home,
     monitor,

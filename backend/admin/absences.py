@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -68,7 +66,7 @@ async def add(request: Request) -> Response:
     me = await require_role(request, WRITERS)
     data = await form_data(request)
     try:
-        employee_id = int(data.get("employee_id", "") or 0)
+        employee_id = fields.lenient_int(data.get("employee_id")) or 0
         await _in_scope(request, employee_id)
         start = fields.day(data.get("start", ""))
         end = fields.day(data.get("end", "") or data.get("start", ""))

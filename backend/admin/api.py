@@ -205,12 +205,11 @@ async def create_employee(request: Request, me: Principal) -> Any:
 
 
 async def update_employee(request: Request, me: Principal) -> Any:
+    data = await body_of(request)
+    if "active" in data and not isinstance(data["active"], bool):  # JSON true or false only
+        raise ValidationError("expected true or false, got {value!r}", value=str(data["active"]))
     await employees.update(
-        AppState.of(request).db,
-        me,
-        ident(request, "employee_id"),
-        await body_of(request),
-        request_ip(request),
+        AppState.of(request).db, me, ident(request, "employee_id"), data, request_ip(request)
     )
     return await get_employee(request, me)
 
@@ -228,7 +227,7 @@ async def import_employees(request: Request, me: Principal) -> Any:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ApiError("invalid_request", detail="the file is not UTF-8") from exc
-    dry_run = fields.boolean(request.query_params.get("dry_run"))
+    dry_run = fields.boolean(request.query_params.get("dry_run", ""))
     agency_id = fields.int_or_none(request.query_params.get("agency_id"))
     db = AppState.of(request).db
     report = await employees.check_import(db, me, text, agency_id)

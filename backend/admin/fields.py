@@ -15,6 +15,7 @@ from backend.i18n import gettext_lazy as _
 
 NAME = _("name")
 ADDRESS = _("address")
+OFFICE = _("an office")
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 TIMEZONES = ("Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
@@ -35,7 +36,9 @@ def at_most(limit: int) -> str:
         low = 1 if i == 0 else 0
         if int(d) > low:
             rest = len(digits) - i - 1
-            options.append(f"{digits[:i]}[{low}-{int(d) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+            options.append(
+                f"{digits[:i]}[{low}-{int(d) - 1}]" + (f"[0-9]{{{rest}}}" if rest else "")
+            )
     options.append(digits)
     return "(?:" + "|".join(options) + ")"
 
@@ -145,7 +148,9 @@ def day(value: Any) -> date:
     try:
         parsed = date.fromisoformat(text_value)
     except ValueError:
-        raise ValidationError("expected a date as YYYY-MM-DD, got {value!r}", value=_short(value)) from None
+        raise ValidationError(
+            "expected a date as YYYY-MM-DD, got {value!r}", value=_short(value)
+        ) from None
     if not FIRST_DAY <= parsed <= LAST_DAY:
         raise ValidationError(
             "the date must be between {first} and {last}",

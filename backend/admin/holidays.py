@@ -3,8 +3,6 @@ switch a day off or back on. Agency admins only: holidays apply to the whole age
 
 from __future__ import annotations
 
-from datetime import date
-
 from starlette.requests import Request
 from starlette.responses import Response
 

@@ -43,7 +43,9 @@ async def resolve_scope(request: Request, me: Principal, *, monthly: bool) -> Sc
         wanted = params.get("agency", "")
         query = sa.select(agencies.c.id).order_by(agencies.c.id).limit(1)
         if wanted.isdigit():
-            query = sa.select(agencies.c.id).where(agencies.c.id == (fields.lenient_int(wanted) or 0))
+            query = sa.select(agencies.c.id).where(
+                agencies.c.id == (fields.lenient_int(wanted) or 0)
+            )
         agency_id = await db.fetch_val(query)
         if agency_id is None:
             raise ApiError("not_found", detail="agency")

@@ -33,6 +33,7 @@ async def page(request: Request, form_error: str | None = None) -> Response:
         sa.select(work_schedules, units.c.name.label("unit"))
         .select_from(work_schedules.outerjoin(units, units.c.id == ws.unit_id))
         .where(sa.or_(ws.agency_id.is_(None), ws.agency_id == where.agency_id))
+        .where(scope.work_schedules(me))
         .order_by(ws.agency_id.is_not(None), ws.unit_id.is_not(None), ws.valid_from, ws.weekday)
     )
     unit_rows = await db.fetch_all(
@@ -45,6 +46,7 @@ async def page(request: Request, form_error: str | None = None) -> Response:
         sa.select(shifts, units.c.name.label("unit"))
         .select_from(shifts.outerjoin(units, units.c.id == shifts.c.unit_id))
         .where(shifts.c.agency_id == where.agency_id)
+        .where(scope.shifts(me))
         .order_by(shifts.c.start_time)
     )
     staff = await db.fetch_all(
@@ -98,6 +100,16 @@ def _unit(value: str, allowed: list[Any], me_unit: int | None) -> int | None:
     if unit_id is None or unit_id not in {u["id"] for u in allowed}:
         raise ApiError("not_found", detail="unit")
     return unit_id
+
+
+async def _shift_for(db: Any, me: Any, shift_id: int | None, person: Any) -> bool:
+    """A shift the principal may use, shared by the agency or the employee's own unit's."""
+    return shift_id is not None and None is not await db.fetch_val(
+        sa.select(shifts.c.id)
+        .where(shifts.c.id == shift_id)
+        .where(scope.shifts(me))
+        .where(sa.or_(shifts.c.unit_id.is_(None), shifts.c.unit_id == person["unit_id"]))
+    )
 
 
 async def add_rule(request: Request) -> Response:
@@ -167,9 +179,9 @@ async def set_roster(request: Request) -> Response:
     db = AppState.of(request).db
     data = await form_data(request)
     try:
-        employee_id = int(data.get("employee_id", "") or 0)
-        found = await db.fetch_val(
-            sa.select(employees.c.id)
+        employee_id = fields.lenient_int(data.get("employee_id")) or 0
+        found = await db.fetch_one(
+            sa.select(employees.c.id, employees.c.unit_id)
             .where(employees.c.id == employee_id)
             .where(scope.employees(me))
         )
@@ -185,6 +197,8 @@ async def set_roster(request: Request) -> Response:
             await rosters.clear_roster(db, employee_id=employee_id, days=days, actor=me.actor)
         else:
             shift_id = fields.lenient_int(choice)
+            if choice not in ("", "off") and not await _shift_for(db, me, shift_id, found):
+                raise ApiError("not_found", detail="shift")
             await rosters.set_roster(
                 db, employee_id=employee_id, days=days, shift_id=shift_id, actor=me.actor
             )
