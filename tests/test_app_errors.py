@@ -351,3 +351,28 @@ def test_forms_with_huge_numbers_and_far_dates_get_no_5xx(
             form = {name: value for name in FORM_NAMES} | {"csrf_token": token}
             response = client.post(url, data=form, follow_redirects=False)
             assert response.status_code < 500, (url, value, response.text[:300])
+
+
+def test_check_ins_and_enrolments_with_huge_numbers_are_invalid_requests(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    mac = "A" * 43
+    for token in (f"v1.k1.{2**63}.{10**30}.{mac}", f"v1.k1.1.{2**64}.{mac}", "v1.k1.-1.-1." + mac):
+        for client_ts in (2**63, 10**30, -1, 1_700_000_000_000):
+            body = {
+                "token": token,
+                "device_id": "d" * 22,
+                "client_ts": client_ts,
+                "nonce": "A" * 22,
+                "signature": "A" * 86,
+            }
+            response = client.post("/api/v1/checkins", json=body)
+            assert 400 <= response.status_code < 500, response.text
+    digits = "9" * 5000  # beyond Python's int parsing limit
+    for path in JSON_ENDPOINTS:
+        response = client.post(
+            path,
+            content='{"client_ts": ' + digits + "}",
+            headers={"content-type": "application/json"},
+        )
+        assert_json_error(response, 400, "invalid_request")
