@@ -13,7 +13,14 @@ from starlette.types import Receive, Scope, Send
 
 from backend import devices, metrics
 from backend.checkins import check_in, parse_request
-from backend.errors import DATABASE_RETRY_AFTER, ApiError, database_unavailable, error_response
+from backend.errors import (
+    DATABASE_RETRY_AFTER,
+    ApiError,
+    database_unavailable,
+    error_page,
+    error_response,
+    wants_page,
+)
 from backend.fastpath import header
 from backend.logs import request_id
 from backend.openapi import openapi_document
@@ -203,4 +210,6 @@ async def api_error_handler(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": "60"} if exc.code == "rate_limited" else None
     if exc.status == 503:
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+    if wants_page(request) and "text/html" in request.headers.get("accept", ""):
+        return error_page(request, exc.status, exc.code, headers, exc.detail)  # a browser
     return error_response(exc, headers)

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import display_server.rotation
@@ -19,15 +19,20 @@ import scanner_pwa.routes
 from backend import admin, api, events, health, me, metrics
 from backend.admin.security import AuthError, auth_error_handler
 from backend.db import make_database
-from backend.errors import DATABASE_RETRY_AFTER, ERRORS, ApiError, database_unavailable
+from backend.errors import (
+    DATABASE_RETRY_AFTER,
+    ERRORS,
+    ApiError,
+    database_unavailable,
+    error_page,
+    wants_page,
+)
 from backend.fastpath import FastStarlette
-from backend.i18n import LazyText
-from backend.i18n import gettext_lazy as _
 from backend.logs import install_request_ids, request_id
 from backend.security_headers import SecurityHeadersMiddleware, security_headers
 from backend.settings import Settings, load_settings
 from backend.state import AppState
-from backend.templating import LanguageMiddleware, current_language, env, scope_language
+from backend.templating import LanguageMiddleware
 
 log = logging.getLogger("presensi")
 
@@ -43,42 +48,6 @@ STATUS_CODES = {
     422: "validation_failed",
     429: "rate_limited",
 }
-PAGE_TITLES: dict[int, LazyText] = {
-    404: _("Page not found"),
-    500: _("Something went wrong"),
-    503: _("Service unavailable"),
-}
-OTHER_TITLE = _("The request could not be completed")
-
-
-def wants_page(request: Request) -> bool:
-    """Browsers get an HTML error page; the APIs and fetch() calls for JSON get JSON."""
-    if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
-        return False
-    return "application/json" not in request.headers.get("accept", "")
-
-
-def error_page(
-    request: Request, status: int, code: str | None, headers: dict[str, str] | None = None
-) -> Response:
-    """The friendly error page, in the admin's or the browser's language."""
-    admin = request.scope.get("state", {}).get("admin")
-    lang = getattr(admin, "language", None) or scope_language(request.scope)
-    path = request.url.path
-    home = "/admin/" if path.startswith("/admin") else "/display" if "display" in path else "/s"
-    token = current_language.set(lang)
-    try:
-        message = ERRORS[code][1] if code in ERRORS else OTHER_TITLE
-        html = env.get_template("error.html").render(
-            status=status,
-            title=PAGE_TITLES.get(status, OTHER_TITLE).render(lang),
-            message=message.render(lang),
-            request_id=request_id.get(),
-            home=home,
-        )
-    finally:
-        current_language.reset(token)
-    return HTMLResponse(html, status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -12,10 +12,13 @@ import socket
 import sqlite3
 
 import asyncpg
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
+from backend.logs import request_id
+from backend.templating import current_language, env, scope_language
 
 ERRORS: dict[str, tuple[int, LazyText]] = {
     "invalid_request": (400, _("The request is not valid.")),
@@ -133,6 +136,48 @@ class ApiError(Exception):
 
 def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+PAGE_TITLES: dict[int, LazyText] = {
+    404: _("Page not found"),
+    500: _("Something went wrong"),
+    503: _("Service unavailable"),
+}
+OTHER_TITLE = _("The request could not be completed")
+
+
+def wants_page(request: Request) -> bool:
+    """Browsers get an HTML error page; the APIs and fetch() calls for JSON get JSON."""
+    if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
+        return False
+    return "application/json" not in request.headers.get("accept", "")
+
+
+def error_page(
+    request: Request,
+    status: int,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+    detail: str | None = None,
+) -> Response:
+    """The friendly error page, in the admin's or the browser's language."""
+    admin = request.scope.get("state", {}).get("admin")
+    lang = getattr(admin, "language", None) or scope_language(request.scope)
+    path = request.url.path
+    home = "/admin/" if path.startswith("/admin") else "/display" if "display" in path else "/s"
+    token = current_language.set(lang)
+    try:
+        message = ERRORS[code][1] if code in ERRORS else OTHER_TITLE
+        html = env.get_template("error.html").render(
+            status=status,
+            title=PAGE_TITLES.get(status, OTHER_TITLE).render(lang),
+            message=message.render(lang) + (f" ({detail})" if detail else ""),
+            request_id=request_id.get(),
+            home=home,
+        )
+    finally:
+        current_language.reset(token)
+    return HTMLResponse(html, status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -390,3 +390,15 @@ def test_check_ins_and_enrolments_with_huge_numbers_are_invalid_requests(
             headers={"content-type": "application/json"},
         )
         assert_json_error(response, 400, "invalid_request")
+
+
+def test_a_refused_page_request_is_a_page_for_browsers(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    make_admins(client)
+    sign_in(client, "agency_admin")
+    url = "/admin/recaps/monthly?month=0001-01"
+    page = client.get(url, headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 422 and "text/html" in page.headers["content-type"]
+    assert "Sebagian data tidak valid" in page.text
+    assert_json_error(client.get(url), 422, "validation_failed")  # fetch() and scripts: JSON
