@@ -431,7 +431,12 @@ def _operation(method: str, path: str) -> dict[str, Any]:
     params = re.findall(r"\{(\w+)\}", path)
     if params:
         operation["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
+            {
+                "name": p,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0, "maximum": fields.MAX_ID},
+            }
             for p in params
         ]
     if path.endswith("/import"):
