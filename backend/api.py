@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from backend import devices, identifiers
 from backend.checkin.endpoint import receive_json
-from backend.errors import ApiError, error_response
+from backend.errors import ApiError, error_page, error_response, retry_headers, wants_page
 from backend.openapi import openapi_document
 from backend.ratelimit import client_key
 from backend.state import AppState, client_ip
@@ -73,5 +73,7 @@ async def openapi(request: Request) -> JSONResponse:
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    headers = {"Retry-After": "60"} if exc.code == "rate_limited" else None
+    headers = retry_headers(exc.code)
+    if wants_page(request) and "text/html" in request.headers.get("accept", ""):
+        return error_page(request, exc.status, exc.code, headers, exc.detail)  # a browser
     return error_response(exc, headers)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 
-import asyncpg
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import display_server.rotation
@@ -25,43 +22,66 @@ from backend.checkin.endpoint import submit_checkin
 from backend.checkin.fastpath import FastStarlette
 from backend.db import CONFLICT_ERRORS, make_database
 from backend.errors import (
+    ERRORS,
     ApiError,
-    error_response,
+    error_page,
+    infrastructure_error,
     retry_headers,
-    storage_full,
+    wants_page,
     write_conflict_handler,
 )
-from backend.security_headers import SecurityHeadersMiddleware
+from backend.logs import install_request_ids, request_id
+from backend.security_headers import SecurityHeadersMiddleware, security_headers
 from backend.settings import Settings, load_settings
 from backend.state import AppState
 from backend.templating import LanguageMiddleware
 
 log = logging.getLogger("presensi")
 
+# The error code each HTTP status raised as HTTPException is answered with.
+STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+}
+
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith("/api/"):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-        if code:
-            return error_response(ApiError(code))
-        return JSONResponse(
-            {"error": {"code": "http_error", "message": exc.detail, "message_en": exc.detail}},
-            status_code=exc.status_code,
-        )
-    return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    code = STATUS_CODES.get(exc.status_code)
+    if wants_page(request):
+        return error_page(request, exc.status_code, code, dict(exc.headers or {}))
+    if code:
+        return JSONResponse(ApiError(code).body(), exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        {"error": {"code": "http_error", "message": exc.detail, "message_en": exc.detail}},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
 
 
-async def storage_error(request: Request, exc: Exception) -> Response:
-    """A full disk is a 503 that passes once space is freed; any other error goes on up."""
-    if not storage_full(exc):
-        raise exc
-    log.error("storage full: %s", exc)
-    error = ApiError("storage_full")
-    if request.url.path.startswith("/api/"):
-        return error_response(error, retry_headers(error.code))
-    message = error.body()["error"]["message"]
-    return HTMLResponse(f"<p>{html.escape(message)}</p>", 503, headers=retry_headers(error.code))
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Anything unexpected: 500 ``internal_error``; 503 ``database_unavailable`` or
+    ``storage_full`` with ``Retry-After`` when the database cannot be reached or its disk is
+    full. Answered outside the middleware (by Starlette's ServerErrorMiddleware), so the
+    security headers are set here; the traceback is logged with the request id by
+    backend/checkin/fastpath.py."""
+    code = infrastructure_error(exc) or "internal_error"
+    status = ERRORS[code][0]
+    hsts = AppState.of(request).settings.https
+    headers = {**security_headers(hsts), "Cache-Control": "no-store", **(retry_headers(code) or {})}
+    if wants_page(request):
+        try:
+            return error_page(request, status, code, headers)
+        except Exception:  # the error page itself failed: say so in JSON rather than nothing
+            log.exception("the error page could not be rendered")
+    return JSONResponse(ApiError(code).body(request_id.get()), status, headers=headers)
 
 
 api_routes = [
@@ -79,6 +99,7 @@ fast_routes = {("POST", "/api/v1/checkins"): submit_checkin}
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
+    install_request_ids()
     state = AppState(settings=settings, db=make_database(settings.database_url))
 
     @contextlib.asynccontextmanager
@@ -113,10 +134,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={
             ApiError: api.api_error_handler,
             HTTPException: http_error,
+            # 500 internal_error / 503 database_unavailable or storage_full
+            Exception: server_error,
             AuthError: auth_error_handler,  # require_role(): sign-in redirect, 403, CSRF
-            sqlite3.OperationalError: storage_error,  # a full disk: 503 storage_full
-            OSError: storage_error,
-            asyncpg.DiskFullError: storage_error,
             # A race another request won and no code answered itself: 409, never 500.
             **dict.fromkeys(CONFLICT_ERRORS, write_conflict_handler),
         },

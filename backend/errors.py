@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 import sqlite3
+from collections.abc import Callable
 
+import asyncpg
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from backend.i18n import LazyText
 from backend.i18n import gettext_lazy as _
+from backend.logs import request_id
+from backend.templating import current_language, env, scope_language
 
 ERRORS: dict[str, tuple[int, LazyText]] = {
     "invalid_request": (400, _("The request is not valid.")),
@@ -89,10 +94,16 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This employee already has an absence entry on some of these days."),
     ),
-    "internal_error": (500, _("Something went wrong on the server. Try again in a moment.")),
+    "internal_error": (
+        500,
+        _(
+            "Something went wrong on the server. Try again; if it keeps happening, give the "
+            "request number to your administrator."
+        ),
+    ),
     "database_unavailable": (
         503,
-        _("The server cannot reach its database right now. Your scan is kept; try again soon."),
+        _("The server cannot reach its database right now. Try again in a moment."),
     ),
     "storage_full": (
         503,
@@ -116,7 +127,8 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
 }
 
 # Seconds a client is asked to wait (``Retry-After``) for errors that pass by themselves.
-RETRY_AFTER: dict[str, int] = {"rate_limited": 60, "storage_full": 60}
+RETRY_AFTER: dict[str, int] = {"rate_limited": 60, "storage_full": 60, "database_unavailable": 5}
+DATABASE_RETRY_AFTER = RETRY_AFTER["database_unavailable"]
 
 
 class ApiError(Exception):
@@ -130,7 +142,7 @@ class ApiError(Exception):
         self.status = ERRORS[code][0]
         self.detail = detail
 
-    def body(self) -> dict[str, dict[str, str]]:
+    def body(self, request_id: str | None = None) -> dict[str, dict[str, str]]:
         message = ERRORS[self.code][1]
         error = {
             "code": self.code,
@@ -139,6 +151,8 @@ class ApiError(Exception):
         }
         if self.detail:
             error["detail"] = self.detail
+        if request_id:
+            error["request_id"] = request_id
         return {"error": error}
 
 
@@ -152,16 +166,79 @@ def retry_headers(code: str) -> dict[str, str] | None:
     return None if seconds is None else {"Retry-After": str(seconds)}
 
 
+PAGE_TITLES: dict[int, LazyText] = {
+    404: _("Page not found"),
+    500: _("Something went wrong"),
+    503: _("Service unavailable"),
+}
+OTHER_TITLE = _("The request could not be completed")
+
+
+def wants_page(request: Request) -> bool:
+    """Browsers get an HTML error page; the APIs and fetch() calls for JSON get JSON."""
+    if request.url.path.startswith("/api/") or request.url.path.endswith(".json"):
+        return False
+    return "application/json" not in request.headers.get("accept", "")
+
+
+def error_page(
+    request: Request,
+    status: int,
+    code: str | None,
+    headers: dict[str, str] | None = None,
+    detail: str | None = None,
+) -> Response:
+    """The friendly error page, in the admin's or the browser's language."""
+    admin = request.scope.get("state", {}).get("admin")
+    lang = getattr(admin, "language", None) or scope_language(request.scope)
+    path = request.url.path
+    home = "/admin/" if path.startswith("/admin") else "/display" if "display" in path else "/s"
+    token = current_language.set(lang)
+    try:
+        message = ERRORS[code][1] if code in ERRORS else OTHER_TITLE
+        html = env.get_template("error.html").render(
+            status=status,
+            title=PAGE_TITLES.get(status, OTHER_TITLE).render(lang),
+            message=message.render(lang) + (f" ({detail})" if detail else ""),
+            request_id=request_id.get(),
+            home=home,
+        )
+    finally:
+        current_language.reset(token)
+    return HTMLResponse(html, status, headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def infrastructure_error(exc: BaseException) -> str | None:
+    """The code for a failure of what the server stands on rather than of the request:
+    ``storage_full`` (nothing was stored; it passes once space is freed) or
+    ``database_unavailable`` (it passes once the database is back); None for anything else."""
+    if _caused_by(exc, _full):
+        return "storage_full"
+    if _caused_by(exc, _unavailable):
+        return "database_unavailable"
+    return None
+
+
 def storage_full(exc: BaseException) -> bool:
     """Whether ``exc``, or what it was raised from or while handling, means the database's
     disk is full: SQLite's SQLITE_FULL, ENOSPC (or EDQUOT) from the OS, PostgreSQL's 53100.
-    Nothing was stored then, and the server serves again once space is freed: 503, not 500.
     (A failed ROLLBACK after SQLITE_FULL carries the full-disk error as its context.)"""
+    return _caused_by(exc, _full)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the database cannot be reached or used now:
+    a refused or dropped connection, a server shutting down or restarting, a pool that is
+    closing, or SQLite unable to open or lock its file. Answered 503, not 500."""
+    return infrastructure_error(exc) == "database_unavailable"
+
+
+def _caused_by(exc: BaseException, test: Callable[[BaseException], bool]) -> bool:
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if _full(current):
+        if test(current):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -177,16 +254,50 @@ def _full(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == "53100"  # asyncpg's DiskFullError
 
 
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, ApiError):  # e.g. the check-in path's DatabaseUnavailable
+        return exc.code == "database_unavailable"
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return True  # refused, reset, aborted, timed out, host name unknown
+    if isinstance(exc, OSError):  # not a full disk or a missing file: only the network
+        return exc.errno in _NETWORK_ERRNOS or "connect call failed" in str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(s in text for s in ("unable to open", "locked", "disk i/o", "busy"))
+    if getattr(exc, "connection_invalidated", False):  # SQLAlchemy's DBAPIError
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        # "connection is closed", "pool is closing"; other interface errors are bugs: 500
+        return "clos" in str(exc).lower()
+    return isinstance(
+        exc,
+        asyncpg.PostgresConnectionError  # class 08: connection failures
+        | asyncpg.InvalidCatalogNameError,  # 3D000: the database is gone (dropped, renamed)
+    ) or _unavailable_state(exc)
+
+
+def _unavailable_state(exc: BaseException) -> bool:
+    """PostgreSQL's SQLSTATEs for a server that cannot serve: connection exceptions (08),
+    operator intervention (57: shutting down, terminated, starting up), too many connections;
+    and a database closed to connections (``ALLOW_CONNECTIONS false``)."""
+    state = getattr(exc, "sqlstate", None)
+    if not isinstance(state, str):
+        return False
+    closed = state == "55000" and "not currently accepting connections" in str(exc)
+    return state[:2] in ("08", "57") or state == "53300" or closed
+
+
+_NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+)
+
+
 async def write_conflict_handler(request: Request, exc: Exception) -> Response:
     """A unique violation, deadlock or serialization failure that escaped: another request won
     the race. 409 ``write_conflict`` (a page for the admin console), never a 500."""
     logging.getLogger("presensi.db").warning(
         "write conflict on %s %s: %s", request.method, request.url.path, type(exc).__name__
     )
-    if request.url.path.startswith("/admin/") and "application/json" not in request.headers.get(
-        "accept", ""
-    ):
-        from backend.admin.pages import render
-
-        return render(request, "admin/error.html", {"error": "write_conflict"}, status_code=409)
+    if wants_page(request):
+        return error_page(request, 409, "write_conflict")
     return error_response(ApiError("write_conflict"))

@@ -39,6 +39,22 @@ env.globals["LANGUAGES"] = LANGUAGES
 templates = Jinja2Templates(env=env)
 
 
+def scope_language(scope: Scope) -> str:
+    """The language a request asks for: ``?lang=``, the ``lang`` cookie, Accept-Language."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    chosen = None
+    for part in headers.get("cookie", "").split(";"):
+        name, _sep, value = part.strip().partition("=")
+        if name == "lang":
+            chosen = value
+    query = scope.get("query_string", b"").decode("latin-1")
+    for part in query.split("&"):
+        name, _sep, value = part.partition("=")
+        if name == "lang" and value in LANGUAGES:
+            chosen = value
+    return pick_language(headers.get("accept-language"), chosen)
+
+
 class LanguageMiddleware:
     """Pick the language for each HTTP request or websocket."""
 
@@ -49,18 +65,7 @@ class LanguageMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        chosen = None
-        for part in headers.get("cookie", "").split(";"):
-            name, _sep, value = part.strip().partition("=")
-            if name == "lang":
-                chosen = value
-        query = scope.get("query_string", b"").decode("latin-1")
-        for part in query.split("&"):
-            name, _sep, value = part.partition("=")
-            if name == "lang" and value in LANGUAGES:
-                chosen = value
-        token = current_language.set(pick_language(headers.get("accept-language"), chosen))
+        token = current_language.set(scope_language(scope))
         try:
             await self.app(scope, receive, send)
         finally:

@@ -120,7 +120,8 @@ def parse_percent(value: str) -> int:
     """ "1,25" or "1.25" -> 125 basis points; at most two decimals, 0–100."""
     text = value.strip().replace(",", ".")
     whole, _dot, frac = text.partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 2:
+    digits = whole.isascii() and whole.isdigit() and len(whole) <= 3
+    if not digits or (frac and not (frac.isascii() and frac.isdigit())) or len(frac) > 2:
         raise ApiError("validation_failed", detail="percent: a number with at most 2 decimals")
     points = int(whole) * 100 + int((frac or "0").ljust(2, "0"))
     if points > CAP:

@@ -20,8 +20,8 @@ import httpx2 as httpx
 import pytest
 
 from backend import migrate
+from backend.checkin.batcher import Batcher
 from backend.errors import ApiError, storage_full
-from backend.writer import Batcher
 from tests.client import Phone
 from tests.conftest import IN_CI
 from tests.support.faults import (

@@ -53,3 +53,35 @@ def test_configured_logging_masks_arguments(fmt: str, capsys: pytest.CaptureFixt
         assert entry["msg"].startswith("enrolled with code=" + REDACTED)
     else:
         assert "presensi.test" in line and REDACTED in line
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_lines_logged_during_a_request_carry_its_id(
+    fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backend.logs import install_request_ids, new_request_id, request_id
+
+    install_request_ids()
+    config = log_config("info", fmt)
+    saved = {
+        name: (lg.handlers[:], lg.level, lg.propagate)
+        for name in config["loggers"]
+        for lg in [logging.getLogger(name)]
+    }
+    logging.config.dictConfig(config)
+    rid = new_request_id()
+    token = request_id.set(rid)
+    try:
+        logging.getLogger("presensi.test").info("inside")
+        request_id.reset(token)
+        logging.getLogger("presensi.test").info("outside")
+        inside, outside = capsys.readouterr().err.strip().splitlines()[-2:]
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            lg = logging.getLogger(name)
+            lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+    if fmt == "json":
+        assert json.loads(inside)["request_id"] == rid
+        assert "request_id" not in json.loads(outside)
+    else:
+        assert f"[{rid}]" in inside and "[-]" in outside

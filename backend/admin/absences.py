@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import absences as entries
-from backend.admin import scope
+from backend.admin import fields, scope
 from backend.admin.pages import form_data, redirect, render
 from backend.admin.presence import error_text
 from backend.admin.recaps import resolve_scope
@@ -68,10 +66,10 @@ async def add(request: Request) -> Response:
     me = await require_role(request, WRITERS)
     data = await form_data(request)
     try:
-        employee_id = int(data.get("employee_id", "") or 0)
+        employee_id = fields.lenient_int(data.get("employee_id")) or 0
         await _in_scope(request, employee_id)
-        start = date.fromisoformat(data.get("start", ""))
-        end = date.fromisoformat(data.get("end", "") or data.get("start", ""))
+        start = fields.day(data.get("start", ""))
+        end = fields.day(data.get("end", "") or data.get("start", ""))
         await entries.add(
             AppState.of(request).db, employee_id=employee_id, kind=data.get("kind", ""),
             start=start, end=end, actor=me.actor, attachment=data.get("attachment", ""),

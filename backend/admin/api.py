@@ -237,11 +237,14 @@ async def create_employee(request: Request, me: Principal) -> Any:
 
 
 async def update_employee(request: Request, me: Principal) -> Any:
+    data = await body_of(request)
+    if "active" in data and not isinstance(data["active"], bool):  # JSON true or false only
+        raise ValidationError("expected true or false, got {value!r}", value=str(data["active"]))
     await employees.update(
         AppState.of(request).db,
         me,
         ident(request, "employee_id"),
-        await body_of(request),
+        data,
         request_ip(request),
         expected(request),
     )
@@ -261,7 +264,7 @@ async def import_employees(request: Request, me: Principal) -> Any:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ApiError("invalid_request", detail="the file is not UTF-8") from exc
-    dry_run = fields.boolean(request.query_params.get("dry_run"))
+    dry_run = fields.boolean(request.query_params.get("dry_run", ""))
     agency_id = fields.int_or_none(request.query_params.get("agency_id"))
     db = AppState.of(request).db
     report = await employees.check_import(db, me, text, agency_id)
@@ -384,40 +387,40 @@ routes: list[BaseRoute] = [
     Route("/me", endpoint(READERS, me_), methods=GET),
     Route("/agencies", endpoint((*ORG_ADMINS, "leader"), list_agencies), methods=GET),
     Route("/agencies", endpoint(SUPER, create_agency, 201), methods=POST),
-    Route("/agencies/{agency_id:int}", endpoint((*ORG_ADMINS, "leader"), get_agency), methods=GET),
-    Route("/agencies/{agency_id:int}", endpoint(SUPER, update_agency), methods=PATCH),
+    Route("/agencies/{agency_id:id}", endpoint((*ORG_ADMINS, "leader"), get_agency), methods=GET),
+    Route("/agencies/{agency_id:id}", endpoint(SUPER, update_agency), methods=PATCH),
     Route("/units", endpoint(READERS, list_units), methods=GET),
     Route("/units", endpoint(ORG_ADMINS, create_unit, 201), methods=POST),
-    Route("/units/{unit_id:int}", endpoint(READERS, get_unit), methods=GET),
-    Route("/units/{unit_id:int}", endpoint(ORG_ADMINS, update_unit), methods=PATCH),
+    Route("/units/{unit_id:id}", endpoint(READERS, get_unit), methods=GET),
+    Route("/units/{unit_id:id}", endpoint(ORG_ADMINS, update_unit), methods=PATCH),
     Route("/offices", endpoint(READERS, list_offices), methods=GET),
     Route("/offices", endpoint(ORG_ADMINS, create_office, 201), methods=POST),
-    Route("/offices/{office_id:int}", endpoint(READERS, get_office), methods=GET),
-    Route("/offices/{office_id:int}", endpoint(ORG_ADMINS, update_office), methods=PATCH),
+    Route("/offices/{office_id:id}", endpoint(READERS, get_office), methods=GET),
+    Route("/offices/{office_id:id}", endpoint(ORG_ADMINS, update_office), methods=PATCH),
     Route("/employees", endpoint(READERS, list_employees), methods=GET),
     Route("/employees", endpoint(WRITERS, create_employee, 201), methods=POST),
     Route("/employees/import", endpoint(WRITERS, import_employees), methods=POST),
-    Route("/employees/{employee_id:int}", endpoint(READERS, get_employee), methods=GET),
-    Route("/employees/{employee_id:int}", endpoint(WRITERS, update_employee), methods=PATCH),
+    Route("/employees/{employee_id:id}", endpoint(READERS, get_employee), methods=GET),
+    Route("/employees/{employee_id:id}", endpoint(WRITERS, update_employee), methods=PATCH),
     Route(
-        "/employees/{employee_id:int}/enrolment-code",
+        "/employees/{employee_id:id}/enrolment-code",
         endpoint(WRITERS, issue_code, 201),
         methods=POST,
     ),
-    Route("/employees/{employee_id:int}/device", endpoint(READERS, get_device), methods=GET),
+    Route("/employees/{employee_id:id}/device", endpoint(READERS, get_device), methods=GET),
     Route(
-        "/employees/{employee_id:int}/device/revoke", endpoint(WRITERS, revoke_device), methods=POST
+        "/employees/{employee_id:id}/device/revoke", endpoint(WRITERS, revoke_device), methods=POST
     ),
     Route("/displays", endpoint(READERS, list_displays), methods=GET),
     Route("/displays", endpoint(WRITERS, create_display, 201), methods=POST),
-    Route("/displays/{display_id:int}", endpoint(READERS, get_display), methods=GET),
-    Route("/displays/{display_id:int}", endpoint(WRITERS, rename_display), methods=PATCH),
+    Route("/displays/{display_id:id}", endpoint(READERS, get_display), methods=GET),
+    Route("/displays/{display_id:id}", endpoint(WRITERS, rename_display), methods=PATCH),
     Route(
-        "/displays/{display_id:int}/pairing-code",
+        "/displays/{display_id:id}/pairing-code",
         endpoint(WRITERS, display_pairing_code, 201),
         methods=POST,
     ),
-    Route("/displays/{display_id:int}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
+    Route("/displays/{display_id:id}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
     Route("/audit", endpoint(ORG_ADMINS, list_audit), methods=GET),
 ]
 
@@ -476,7 +479,12 @@ def _operation(method: str, path: str) -> dict[str, Any]:
     params = re.findall(r"\{(\w+)\}", path)
     if params:
         operation["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
+            {
+                "name": p,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0, "maximum": fields.MAX_ID},
+            }
             for p in params
         ]
     if path.endswith("}") and method in ("GET", "PATCH"):

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import csvsafe
-from backend.admin import scope
+from backend.admin import fields, scope
 from backend.admin.pages import paginate, render
 from backend.admin.security import ORG_ADMINS, Principal, require_role
 from backend.db import admin_users, audit_log, devices, displays, employees, offices, units
@@ -54,7 +54,7 @@ def visible(me: Principal) -> ColumnElement[bool]:
 
 def _day(value: str) -> date | None:
     try:
-        return date.fromisoformat(value)
+        return fields.day(value)
     except ValueError:
         return None
 

@@ -86,8 +86,10 @@ async def check_placement(
     if unit is None:
         raise ValidationError("choose a unit")
     if office_id is not None:
-        agency = await db.fetch_val(sa.select(offices.c.agency_id).where(offices.c.id == office_id))
-        if agency != unit["agency_id"]:
+        office = await scope.require_usable(
+            db, offices, office_id, scope.offices_to_place_in(me), fields.OFFICE
+        )
+        if office["agency_id"] != unit["agency_id"]:
             raise ValidationError("the office is not in this agency")
     return unit_id, office_id
 
@@ -179,6 +181,8 @@ ACTIVE_FIELDS = (Field("active", _("Status"), boolean=True),)
 async def import_agency(db: Database, me: Principal, requested: int | None) -> int:
     """The agency an import goes into: a super admin names it, everyone else has one."""
     if not me.is_super:
+        if requested is not None and requested != me.agency_id:
+            raise Refused()  # never silently imported into the caller's own agency
         return int(me.agency_id)  # type: ignore[arg-type]
     if requested is not None:
         return requested

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from typing import Any
+
+from starlette.convertors import Convertor, register_url_convertor
 
 from backend.employees import ValidationError
 from backend.i18n import LazyText
@@ -12,9 +15,49 @@ from backend.i18n import gettext_lazy as _
 
 NAME = _("name")
 ADDRESS = _("address")
+OFFICE = _("an office")
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 TIMEZONES = ("Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
+
+# Every id column is an INTEGER: 32 bits on PostgreSQL. A larger number is no id at all, and
+# sending it to the database would fail (asyncpg refuses it) instead of finding nothing.
+MAX_ID = 2**31 - 1
+# Dates admins type or send: wide enough for any real record, narrow enough that converting a
+# day to a time in any zone never overflows (0001-01-01 and 9999-12-31 do).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2200, 12, 31)
+
+
+def at_most(limit: int) -> str:
+    """A regular expression for the decimal numbers 0..``limit`` (no leading zeros)."""
+    digits = str(limit)
+    options = ["0", f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else ["0"]
+    for i, d in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(d) > low:
+            rest = len(digits) - i - 1
+            options.append(
+                f"{digits[:i]}[{low}-{int(d) - 1}]" + (f"[0-9]{{{rest}}}" if rest else "")
+            )
+    options.append(digits)
+    return "(?:" + "|".join(options) + ")"
+
+
+class IdConvertor(Convertor[int]):
+    """``{name:id}`` in a route: a row id, 0..MAX_ID; anything else does not match (404)."""
+
+    regex = at_most(MAX_ID)
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        if not 0 <= value <= MAX_ID:
+            raise ValueError(f"not an id: {value}")
+        return str(value)
+
+
+register_url_convertor("id", IdConvertor())
 
 
 def code(value: Any) -> str:
@@ -56,20 +99,67 @@ def networks(value: Any) -> str:
     return joined
 
 
-def int_or_none(value: Any) -> int | None:
+def int_or_none(value: Any, *, maximum: int = MAX_ID) -> int | None:
+    """A non-negative whole number (an id, a page) up to ``maximum``, from JSON or a form."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise ValidationError("expected a number, got {value!r}", value=value)
-    if isinstance(value, int):
-        return value
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValidationError("expected a number, got {value!r}", value=_short(value))
     text_value = str(value).strip()
-    if not text_value.isdigit() or len(text_value) > 9:
-        raise ValidationError("expected a number, got {value!r}", value=text_value)
-    return int(text_value)
+    if not text_value.isascii() or not text_value.isdigit() or len(text_value) > len(str(maximum)):
+        raise ValidationError("expected a number, got {value!r}", value=_short(value))
+    number = int(text_value)
+    if number > maximum:
+        raise ValidationError("expected a number up to {n}, got {value!r}", n=maximum, value=number)
+    return number
+
+
+def lenient_int(value: Any, *, maximum: int = MAX_ID) -> int | None:
+    """A filter's number from a query string or form: None unless ASCII digits up to
+    ``maximum`` ("²" and "١٢" pass ``str.isdigit`` but are no ids)."""
+    text_value = value.strip() if isinstance(value, str) else ""
+    if not text_value.isascii() or not text_value.isdigit() or len(text_value) > len(str(maximum)):
+        return None
+    number = int(text_value)
+    return number if number <= maximum else None
+
+
+TRUE_TEXT = ("1", "true", "on", "yes")
+FALSE_TEXT = ("", "0", "false", "off", "no")
 
 
 def boolean(value: Any) -> bool:
+    """JSON ``true``/``false``, or a checkbox or query value (on/1/true/yes, off/0/false/no or
+    empty); anything else ("maybe", 2, null) is refused, never read as false."""
     if isinstance(value, bool):
         return value
-    return str(value or "").strip().lower() in ("1", "true", "on", "yes")
+    if isinstance(value, str):
+        text_value = value.strip().lower()
+        if text_value in TRUE_TEXT:
+            return True
+        if text_value in FALSE_TEXT:
+            return False
+    raise ValidationError("expected true or false, got {value!r}", value=_short(value))
+
+
+def day(value: Any) -> date:
+    """A date as YYYY-MM-DD between FIRST_DAY and LAST_DAY (ValidationError is a ValueError)."""
+    text_value = value.strip() if isinstance(value, str) else ""
+    try:
+        parsed = date.fromisoformat(text_value)
+    except ValueError:
+        raise ValidationError(
+            "expected a date as YYYY-MM-DD, got {value!r}", value=_short(value)
+        ) from None
+    if not FIRST_DAY <= parsed <= LAST_DAY:
+        raise ValidationError(
+            "the date must be between {first} and {last}",
+            first=FIRST_DAY.isoformat(),
+            last=LAST_DAY.isoformat(),
+        )
+    return parsed
+
+
+def _short(value: Any) -> str:
+    text_value = str(value) if isinstance(value, int | str | bool | None) else type(value).__name__
+    return text_value if len(text_value) <= 40 else text_value[:40] + "…"

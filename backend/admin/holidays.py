@@ -3,7 +3,6 @@ switch a day off or back on. Agency admins only: holidays apply to the whole age
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +10,7 @@ from starlette.responses import Response
 
 from backend import holidays as calendar
 from backend import versions
+from backend.admin import fields
 from backend.admin.pages import Field, conflict_context, error_text, form_data, redirect, render
 from backend.admin.recaps import now, resolve_scope
 from backend.admin.security import ORG_ADMINS, READERS, require_role
@@ -28,7 +28,8 @@ FIELDS = (
 
 def _year(request: Request) -> int:
     raw = request.query_params.get("year", "")
-    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else now(request).year
+    year = fields.lenient_int(raw, maximum=2100)
+    return year if year is not None and year >= 2000 else now(request).year
 
 
 async def list_page(
@@ -67,7 +68,7 @@ async def change(request: Request) -> Response:
             year = int(data.get("year", "0"))
             await calendar.seed(db, agency_id=where.agency_id, year=year, actor=me.actor)
         else:
-            day = date.fromisoformat(data.get("day", ""))
+            day = fields.day(data.get("day", ""))
             year = day.year
             if action == "put":
                 await calendar.put(

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from backend import versions
+from backend.admin.fields import lenient_int
 from backend.admin.security import ORG_ADMINS, READERS, SUPER, Principal
 from backend.db import as_utc
 from backend.employees import ValidationError
@@ -131,8 +132,7 @@ class Pager:
 
 
 def page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() and len(raw) < 7 else 1
+    return max(1, lenient_int(request.query_params.get("page"), maximum=999_999) or 1)
 
 
 async def paginate(
@@ -311,5 +311,4 @@ async def form_page(
 
 
 def optional_int(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    return lenient_int(value)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import exports, presence, recaps, review, tpp
-from backend.admin import scope
+from backend.admin import fields, scope
 from backend.admin.pages import Pager, form_data, page_number, redirect, render
 from backend.admin.recaps import now as current_time
 from backend.admin.recaps import resolve_scope
@@ -35,8 +35,8 @@ def _filter(
     request: Request, me: Principal, agency_id: int, start: date, end: date
 ) -> presence.LogFilter:
     params = request.query_params
-    unit_id = me.unit_id or (int(params["unit"]) if params.get("unit", "").isdigit() else None)
-    employee_id = int(params["employee"]) if params.get("employee", "").isdigit() else None
+    unit_id = me.unit_id or fields.lenient_int(params.get("unit"))
+    employee_id = fields.lenient_int(params.get("employee"))
     return presence.LogFilter(
         agency_id=agency_id,
         start=start,
@@ -179,7 +179,9 @@ async def correct(request: Request) -> Response:
             at: time | datetime = datetime.combine(day_of_clock, moment, tz)
         else:
             at = moment
-        replaces = int(data["replaces"]) if data.get("replaces", "").isdigit() else None
+        replaces = fields.lenient_int(data.get("replaces"))
+        if data.get("replaces") and replaces is None:
+            raise ApiError("validation_failed", detail="replaces: a scan number")
         await review.correct(
             AppState.of(request).db, employee_id=person["id"], day=day, kind=data.get("kind", ""),
             at=at, reason=data.get("reason", ""), actor=me.actor, replaces_checkin_id=replaces,
@@ -249,7 +251,7 @@ async def review_page(request: Request, form_error: str | None = None) -> Respon
 
 def _date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return fields.day(value)
     except ValueError:
         raise ApiError("validation_failed", detail="date: YYYY-MM-DD") from None
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import exports, recaps, tpp
-from backend.admin import charts
+from backend.admin import charts, fields
 from backend.admin.pages import render
 from backend.admin.security import READERS, Principal, require_role
 from backend.db import agencies, units, utcnow
@@ -43,7 +43,9 @@ async def resolve_scope(request: Request, me: Principal, *, monthly: bool) -> Sc
         wanted = params.get("agency", "")
         query = sa.select(agencies.c.id).order_by(agencies.c.id).limit(1)
         if wanted.isdigit():
-            query = sa.select(agencies.c.id).where(agencies.c.id == int(wanted))
+            query = sa.select(agencies.c.id).where(
+                agencies.c.id == (fields.lenient_int(wanted) or 0)
+            )
         agency_id = await db.fetch_val(query)
         if agency_id is None:
             raise ApiError("not_found", detail="agency")
@@ -52,7 +54,7 @@ async def resolve_scope(request: Request, me: Principal, *, monthly: bool) -> Sc
     if unit_id is None and wanted_unit.isdigit():
         unit_id = await db.fetch_val(
             sa.select(units.c.id)
-            .where(units.c.id == int(wanted_unit))
+            .where(units.c.id == (fields.lenient_int(wanted_unit) or 0))
             .where(units.c.agency_id == agency_id)
         )
         if unit_id is None:
@@ -60,11 +62,11 @@ async def resolve_scope(request: Request, me: Principal, *, monthly: bool) -> Sc
     today = now(request).astimezone(ZoneInfo(recaps.DEFAULT_TZ)).date()
     try:
         if monthly:
-            year, month = (int(x) for x in params.get("month", f"{today:%Y-%m}").split("-"))
-            start, end = recaps.month_bounds(year, month)
+            first = fields.day(params.get("month", f"{today:%Y-%m}") + "-01")
+            start, end = recaps.month_bounds(first.year, first.month)
         else:
-            start = date.fromisoformat(params.get("from") or today.isoformat())
-            end = date.fromisoformat(params.get("to") or start.isoformat())
+            start = fields.day(params.get("from") or today.isoformat())
+            end = fields.day(params.get("to") or start.isoformat())
     except ValueError:
         raise ApiError("validation_failed", detail="period") from None
     if end < start or end - start > timedelta(days=62):

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend import rosters, versions
-from backend.admin import scope
+from backend.admin import fields, scope
 from backend.admin.pages import form_data, redirect, render, translate
 from backend.admin.presence import error_text
 from backend.admin.recaps import resolve_scope
@@ -80,6 +80,7 @@ async def page(
         sa.select(work_schedules, units.c.name.label("unit"))
         .select_from(work_schedules.outerjoin(units, units.c.id == ws.unit_id))
         .where(sa.or_(ws.agency_id.is_(None), ws.agency_id == where.agency_id))
+        .where(scope.work_schedules(me))
         .order_by(ws.agency_id.is_not(None), ws.unit_id.is_not(None), ws.valid_from, ws.weekday)
     )
     unit_rows = await db.fetch_all(
@@ -92,6 +93,7 @@ async def page(
         sa.select(shifts, units.c.name.label("unit"))
         .select_from(shifts.outerjoin(units, units.c.id == shifts.c.unit_id))
         .where(shifts.c.agency_id == where.agency_id)
+        .where(scope.shifts(me))
         .order_by(shifts.c.start_time)
     )
     staff = await db.fetch_all(
@@ -144,9 +146,20 @@ def _unit(value: str, allowed: list[Any], me_unit: int | None) -> int | None:
         return me_unit
     if not value:
         return None
-    if not value.isdigit() or int(value) not in {u["id"] for u in allowed}:
+    unit_id = fields.lenient_int(value)
+    if unit_id is None or unit_id not in {u["id"] for u in allowed}:
         raise ApiError("not_found", detail="unit")
-    return int(value)
+    return unit_id
+
+
+async def _shift_for(db: Any, me: Any, shift_id: int | None, person: Any) -> bool:
+    """A shift the principal may use, shared by the agency or the employee's own unit's."""
+    return shift_id is not None and None is not await db.fetch_val(
+        sa.select(shifts.c.id)
+        .where(shifts.c.id == shift_id)
+        .where(scope.shifts(me))
+        .where(sa.or_(shifts.c.unit_id.is_(None), shifts.c.unit_id == person["unit_id"]))
+    )
 
 
 async def add_rule(request: Request) -> Response:
@@ -158,7 +171,7 @@ async def add_rule(request: Request) -> Response:
     allowed = list(
         await db.fetch_all(sa.select(units.c.id).where(units.c.agency_id == where.agency_id))
     )
-    weekdays = [int(str(d)) for d in form.getlist("weekday") if str(d).isdigit()]
+    weekdays = [int(str(d)) for d in form.getlist("weekday") if str(d) in tuple("0123456")]
     try:
         dated = bool(data.get("valid_from"))
         async with _guarded(request, where.agency_id, data):
@@ -168,8 +181,8 @@ async def add_rule(request: Request) -> Response:
                 start=rosters.parse_hhmm(data.get("start", ""), "start"),
                 end=rosters.parse_hhmm(data.get("end", ""), "end"), name=data.get("name", ""),
                 actor=me.actor,
-                valid_from=date.fromisoformat(data["valid_from"]) if dated else None,
-                valid_to=date.fromisoformat(data["valid_to"]) if data.get("valid_to") else None,
+                valid_from=fields.day(data["valid_from"]) if dated else None,
+                valid_to=fields.day(data["valid_to"]) if data.get("valid_to") else None,
             )  # fmt: skip
     except versions.Conflict as exc:
         days = ",".join(WEEKDAYS[d] for d in weekdays if 0 <= d <= 6)
@@ -228,16 +241,16 @@ async def set_roster(request: Request) -> Response:
     db = AppState.of(request).db
     data = await form_data(request)
     try:
-        employee_id = int(data.get("employee_id", "") or 0)
-        found = await db.fetch_val(
-            sa.select(employees.c.id)
+        employee_id = fields.lenient_int(data.get("employee_id")) or 0
+        found = await db.fetch_one(
+            sa.select(employees.c.id, employees.c.unit_id)
             .where(employees.c.id == employee_id)
             .where(scope.employees(me))
         )
         if found is None:
             raise HTTPException(404)
-        start = date.fromisoformat(data.get("start", ""))
-        end = date.fromisoformat(data.get("end", "") or data.get("start", ""))
+        start = fields.day(data.get("start", ""))
+        end = fields.day(data.get("end", "") or data.get("start", ""))
         if end < start:
             raise ApiError("validation_failed", detail="the end date is before the start date")
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
@@ -245,7 +258,9 @@ async def set_roster(request: Request) -> Response:
         if choice == "weekday":
             await rosters.clear_roster(db, employee_id=employee_id, days=days, actor=me.actor)
         else:
-            shift_id = int(choice) if choice.isdigit() else None
+            shift_id = fields.lenient_int(choice)
+            if choice not in ("", "off") and not await _shift_for(db, me, shift_id, found):
+                raise ApiError("not_found", detail="shift")
             await rosters.set_roster(
                 db, employee_id=employee_id, days=days, shift_id=shift_id, actor=me.actor
             )

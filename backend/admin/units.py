@@ -51,6 +51,8 @@ async def writable_agency(db: Database, me: Principal, agency_id: int | None) ->
         raise Refused()
     if not me.is_super:
         assert me.agency_id is not None
+        if agency_id is not None and agency_id != me.agency_id:
+            raise Refused()  # never silently moved into the caller's own agency
         return me.agency_id
     if (
         agency_id is None

@@ -20,8 +20,9 @@ from starlette.types import Receive, Scope, Send
 from backend import metrics
 from backend.checkin.fastpath import header
 from backend.checkin.flow import check_in, parse_request
-from backend.checkin.records import RETRY_AFTER, DatabaseUnavailable, unreachable
-from backend.errors import ApiError
+from backend.checkin.records import DatabaseUnavailable, unreachable
+from backend.errors import ApiError, retry_headers
+from backend.logs import request_id
 from backend.security_headers import RAW_HEADERS
 from backend.state import AppState, forwarded_client
 
@@ -48,9 +49,29 @@ async def receive_json(headers: Sequence[tuple[bytes, bytes]], receive: Receive,
         if not message.get("more_body", False):
             break
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:  # also digits beyond int's limit (4,300)
         raise ApiError("invalid_request", detail="body is not valid JSON") from exc
+    except RecursionError as exc:  # nested deeper than the parser's stack
+        raise ApiError("invalid_request", detail="JSON nested too deep") from exc
+    if isinstance(data, dict | list) and too_deep(data):
+        raise ApiError("invalid_request", detail="JSON nested too deep")
+    return data
+
+
+MAX_JSON_DEPTH = 20  # no request needs more; deeper values would overflow code that walks them
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether containers nest more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 class CheckinEndpoint:
@@ -67,6 +88,7 @@ class CheckinEndpoint:
         except ApiError as exc:
             status, body, result = exc.status, exc.body(), exc.code
         except Exception as exc:
+            # Never plain text: the phone keeps the scan queued on 503 and on any 5xx.
             if unreachable(exc):
                 log.warning("check-in: the database is unreachable (%s)", type(exc).__name__)
                 error: ApiError = DatabaseUnavailable()
@@ -74,9 +96,11 @@ class CheckinEndpoint:
             else:
                 log.exception("check-in failed")
                 error, result = ApiError("internal_error"), "server_error"
-            status, body = error.status, error.body()
-        if status == 503:
-            extra.append((b"retry-after", RETRY_AFTER.encode()))
+            status, body = error.status, error.body(request_id.get())
+        extra.append((b"x-request-id", request_id.get().encode()))
+        retry = retry_headers(body["error"]["code"]) if status >= 400 else None
+        if retry:
+            extra.append((b"retry-after", retry["Retry-After"].encode()))
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         await send(
             {

@@ -7,15 +7,25 @@ thousands of requests per second, so the few endpoints listed in ``backend/app.p
 ``fast_routes`` are plain ASGI apps dispatched on the exact method and path before all that.
 They remain in the route list as well (the same objects), and they set the security headers and
 count their own metrics themselves.
+
+This outermost layer also gives every HTTP request its id (``backend.logs.request_id``, sent back
+as ``X-Request-ID``; the fast endpoints add the header themselves) and logs, with that id, any
+exception that escaped the stack after its 500 or 503 was answered.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.errors import database_unavailable
+from backend.logs import new_request_id, request_id
+
+log = logging.getLogger("presensi")
 
 
 class FastRoutes:
@@ -26,12 +36,35 @@ class FastRoutes:
         self.routes = dict(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = new_request_id()
+        token = request_id.set(rid)
+        try:
             endpoint = self.routes.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            raw_id = rid.encode()
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", ()), (b"x-request-id", raw_id)]
+                await send(message)
+
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Already answered (500 or 503) by the app's server_error handler or the endpoint;
+            # logged here, with the request id, instead of by the server without it.
+            if database_unavailable(exc):
+                log.warning(
+                    "database unavailable on %s %s: %r", scope["method"], scope["path"], exc
+                )
+            else:
+                log.exception("internal error on %s %s", scope["method"], scope["path"])
+        finally:
+            request_id.reset(token)
 
 
 class FastStarlette(Starlette):

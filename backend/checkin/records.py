@@ -14,12 +14,11 @@ and the batched reads of phones and calendars on connections of its own.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, Protocol
 
 from backend.checkin.batcher import MAX_BATCH, Batcher
 from backend.checkin.planner import PendingCheckin, Results, Written
-from backend.errors import ApiError
+from backend.errors import ApiError, database_unavailable
 from backend.rosters import Calendar
 
 # What the check-in needs to know about a phone and its owner; {ids} is filled per backend.
@@ -62,49 +61,10 @@ class DatabaseUnavailable(ApiError):
         super().__init__("database_unavailable")
 
 
-RETRY_AFTER = "5"  # seconds a phone waits before sending a 503'd scan again
-
-
 def unreachable(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) means the database could not be reached, as
-    opposed to a query it refused."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, DatabaseUnavailable | OSError | TimeoutError):
-            return True
-        if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
-            return True
-        if _asyncpg_unreachable(exc) or _unreachable_state(exc):
-            return True
-        if getattr(exc, "connection_invalidated", False):  # SQLAlchemy's DBAPIError
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def _asyncpg_unreachable(exc: BaseException) -> bool:
-    try:
-        import asyncpg
-    except ImportError:  # pragma: no cover - SQLite-only installs
-        return False
-    return isinstance(
-        exc,
-        asyncpg.PostgresConnectionError
-        | asyncpg.InterfaceError
-        | asyncpg.exceptions.OperatorInterventionError,  # shutdown, terminated, starting up
-    )
-
-
-def _unreachable_state(exc: BaseException) -> bool:
-    """PostgreSQL's SQLSTATEs for a server that cannot serve: connection exceptions (08),
-    operator intervention (57: shutting down, terminated, starting up), too many connections;
-    and a database closed to connections (``ALLOW_CONNECTIONS false``)."""
-    state = getattr(exc, "sqlstate", None)
-    if not isinstance(state, str):
-        return False
-    closed = state == "55000" and "not currently accepting connections" in str(exc)
-    return state[:2] in ("08", "57") or state == "53300" or closed
+    opposed to a query it refused (backend.errors.database_unavailable)."""
+    return exc is not None and database_unavailable(exc)
 
 
 def open_records(database_url: str) -> Records:
