@@ -85,8 +85,9 @@ class CheckinEndpoint:
             result = metrics.RESULTS[status]
         except ClientDisconnect:
             return  # nothing was written: the body never arrived
-        except ApiError as exc:
-            status, body, result = exc.status, exc.body(), exc.code
+        except ApiError as exc:  # a 5xx names the request, as every server error does
+            status, result = exc.status, exc.code
+            body = exc.body(request_id.get() if status >= 500 else None)
         except Exception as exc:
             # Never plain text: the phone keeps the scan queued on 503 and on any 5xx.
             if unreachable(exc):

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import database_unavailable
+from backend.errors import infrastructure_error
 from backend.logs import new_request_id, request_id
 
 log = logging.getLogger("presensi")
@@ -57,10 +57,9 @@ class FastRoutes:
         except Exception as exc:
             # Already answered (500 or 503) by the app's server_error handler or the endpoint;
             # logged here, with the request id, instead of by the server without it.
-            if database_unavailable(exc):
-                log.warning(
-                    "database unavailable on %s %s: %r", scope["method"], scope["path"], exc
-                )
+            code = infrastructure_error(exc)  # storage_full, database_unavailable: no bug
+            if code is not None:
+                log.warning("%s on %s %s: %r", code, scope["method"], scope["path"], exc)
             else:
                 log.exception("internal error on %s %s", scope["method"], scope["path"])
         finally:
