@@ -30,6 +30,11 @@ const STRINGS = {
       'Kamera tidak diizinkan. Izinkan kamera untuk situs ini di pengaturan browser, lalu muat ulang.',
     camera_missing: 'Kamera tidak ditemukan. Anda juga bisa memindai dengan aplikasi kamera HP.',
     decoder_failed: 'Pemindai tidak bisa dimuat. Pindai kode dengan aplikasi kamera HP.',
+    decoder_offline:
+      'Pemindai belum tersimpan di HP ini dan tidak ada sinyal. Pindai kode QR dengan aplikasi kamera HP; presensi tetap tercatat.',
+    decoder_loading: 'Memuat pemindai…',
+    decoder_progress: 'Memuat pemindai… {percent}%',
+    decoder_progress_kb: 'Memuat pemindai… {kb} KB',
     torch_on: 'Nyalakan senter',
     torch_off: 'Matikan senter',
     history_button: 'Kehadiran saya',
@@ -106,6 +111,11 @@ const STRINGS = {
       "The camera is not allowed. Allow the camera for this site in the browser's settings, then reload.",
     camera_missing: "No camera found. You can also scan with the phone's camera app.",
     decoder_failed: "The scanner could not load. Scan the code with the phone's camera app.",
+    decoder_offline:
+      "The scanner is not saved on this phone yet and there is no signal. Scan the QR code with the phone's camera app; the check-in is still recorded.",
+    decoder_loading: 'Loading the scanner…',
+    decoder_progress: 'Loading the scanner… {percent}%',
+    decoder_progress_kb: 'Loading the scanner… {kb} KB',
     torch_on: 'Torch on',
     torch_off: 'Torch off',
     history_button: 'My attendance',
