@@ -1,30 +1,33 @@
 """The scanner's fallback decoder on a phone without BarcodeDetector: always in the app's cache,
 even when enrolment finished before the service worker took control; never a hang offline."""
 
+# The scanner tests' fixtures are imported by name, and pytest passes them by name.
+# ruff: noqa: F401, F811
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.support.server import LiveServer
 from tests.test_scanner_browser import (
     CONTROLLED,
-    camera,  # noqa: F401  (fixtures)
-    chromium,  # noqa: F401
-    context,  # noqa: F401
-    demo,  # noqa: F401
+    camera,
+    chromium,
+    context,
+    demo,
     enrol,
     records,
-    server,  # noqa: F401
+    server,
     show_camera,
     token_url,
     wait_result,
 )
 
-if TYPE_CHECKING := False:
+if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -55,9 +58,9 @@ def early_enrolment(context: BrowserContext, server: LiveServer, person: dict[st
 
 def test_offline_after_early_enrolment_still_scans(
     server: LiveServer,
-    demo: dict[str, Any],  # noqa: F811
-    context: BrowserContext,  # noqa: F811
-    camera: Path,  # noqa: F811
+    demo: dict[str, Any],
+    context: BrowserContext,
+    camera: Path,
     database_url: str,
 ) -> None:
     errors: list[str] = []
@@ -81,8 +84,8 @@ def test_offline_after_early_enrolment_still_scans(
 
 def test_no_decoder_offline_says_so_at_once(
     server: LiveServer,
-    demo: dict[str, Any],  # noqa: F811
-    context: BrowserContext,  # noqa: F811
+    demo: dict[str, Any],
+    context: BrowserContext,
 ) -> None:
     errors: list[str] = []
     context.route("**/s/static/vendor/**", lambda route: route.abort())

@@ -231,10 +231,10 @@ async function toggleTorch() {
 async function checkIn(token) {
   show('loading');
   els.loading.textContent = t('scan_sending');
-  // A fresh clock offset makes client_ts right; on weak signal the stored one will do.
-  await Promise.race([clockSynced, new Promise((resolve) => setTimeout(resolve, 1500))]);
+  // Sent at once with the last known clock offset; a fresh one is learnt in the background.
   const body = await signScan(device, token);
   report(await submit(body));
+  clockSynced = syncClock();
 }
 
 async function report(outcome) {
