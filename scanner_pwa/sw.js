@@ -2,7 +2,8 @@
 // on disk (scanner_pwa/routes.py), so each release installs a fresh cache.
 //
 // - The app shell is precached and served cache-first: a repeat visit opens with no network.
-// - The fallback QR decoder (vendor/) is cached the first time a phone needs it.
+// - The fallback QR decoder (vendor/) is put in its cache by the page (static/js/decoder.js)
+//   once the first screen is up, and by this worker when it passes through.
 // - Other pages in scope fall back to the offline page when there is no network.
 // - The API is never cached or intercepted. Background Sync delivers queued, already signed
 //   scans from IndexedDB (the same database as static/js/store.js) when the page is closed.
@@ -13,11 +14,17 @@ const CACHE = `presensi-scanner-${VERSION}`;
 const VENDOR_CACHE = 'presensi-scanner-vendor';
 const SYNC_TAG = 'presensi-checkins';
 
+// The page has just loaded the hashed bundle (immutable for a year): take it from the HTTP
+// cache rather than download the app a second time. Other files are revalidated (a 304).
+const HASHED = /\/dist\/.+-[0-9a-f]{12}\.\w+$/;
+
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload' }))))
+      .then((cache) =>
+        cache.addAll(SHELL.map((url) => new Request(url, { cache: HASHED.test(url) ? 'default' : 'no-cache' }))),
+      )
       .then(() => self.skipWaiting()),
   );
 });
