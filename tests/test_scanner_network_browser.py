@@ -7,6 +7,8 @@ accepted check-in, with "still sending" but no false "waiting for signal"."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from tests.test_scanner_browser import (
     context,
     demo,
     enrol,
+    enrolment_code,
     records,
     server,
     show_camera,
@@ -30,7 +33,7 @@ from tests.test_scanner_browser import (
 )
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page, Request
+    from playwright.sync_api import Browser, BrowserContext, Page, Request
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -154,3 +157,47 @@ def test_a_7s_round_trip_ends_accepted_without_waiting_for_signal(
     page.locator("#screen-scan").wait_for(state="visible")
     assert posts == ["page"]
     assert len(records(database_url)) == 1
+
+
+# DevTools' Slow 3G: 2 s round trips, 50 KB/s each way; a cheap Android is 6x slower at the CPU.
+SLOW_3G = {"latency_ms": 2000, "down": 50 * 1024, "up": 50 * 1024}
+NO_BARCODE_DETECTOR = "delete window.BarcodeDetector;"
+SLOW_TRIES = int(os.environ.get("PRESENSI_SLOW_3G_TRIES", "2"))
+
+
+@pytest.mark.parametrize("attempt", range(SLOW_TRIES))
+def test_first_scan_after_enrolment_on_slow_3g_and_a_cheap_phone_is_accepted(
+    attempt: int,
+    server: LiveServer,
+    demo: dict[str, Any],
+    chromium: Browser,
+    camera: Path,
+    database_url: str,
+) -> None:
+    person = demo["employees"][0]
+    code = enrolment_code(server, person["nip"])
+    show_camera(camera, token_url(server, demo["display"]["id"]))
+    context = chromium.new_context(locale="id-ID", viewport={"width": 390, "height": 844})
+    context.set_default_timeout(60_000)
+    try:
+        page = context.new_page()
+        page.add_init_script(NO_BARCODE_DETECTOR)
+        throttle(page, SLOW_3G["latency_ms"], SLOW_3G["down"], SLOW_3G["up"], cpu=6)
+        started = time.monotonic()
+        page.goto(server.url + "/s")
+        page.locator("#screen-enrol").wait_for(state="visible")
+        form_usable = time.monotonic() - started
+        page.fill("#enrol-nip", person["nip"])
+        page.fill("#enrol-code", code)
+        enrolling = time.monotonic()
+        page.click("#enrol-submit")
+        wait_result(page, "ok")
+        scanned = time.monotonic() - enrolling
+        assert page.get_attribute("body", "data-decoder") == "wasm"
+        print(
+            f"slow 3G try {attempt}: form usable {form_usable:.1f} s, enrolled and scanned {scanned:.1f} s"
+        )
+        [row] = records(database_url)
+        assert row["status"] == "accepted", row["flags"]
+    finally:
+        context.close()
