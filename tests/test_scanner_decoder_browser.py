@@ -67,8 +67,12 @@ def test_offline_after_early_enrolment_still_scans(
     page = early_enrolment(context, server, demo["employees"][0])
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.locator("body[data-decoder='wasm']").wait_for(state="attached")
+    assert page.get_attribute("body", "data-decoder-thread") == "worker"  # off the main thread
     # The camera shows a QR that is not Presensi's: the decoder reads frames.
     page.locator("#scan-status", has_text="bukan kode QR Presensi").wait_for()
+    page.goto(server.url + "/s?debug=1")  # the overlay with the decode time per frame
+    page.locator("#debug", has_text="wasm/worker").wait_for()
+    assert " ms" in page.inner_text("#debug")
     assert page.evaluate(REGISTER) is True
     assert page.evaluate(CONTROLLED) is True
 

@@ -168,6 +168,7 @@ async function startScan(message = null) {
   }
   if (run !== scanRun) return;
   document.body.dataset.decoder = decoder.kind;
+  document.body.dataset.decoderThread = decoder.thread;
   // "Aim at the QR" only now that a frame can be read.
   els.scanStatus.textContent = message ?? t('scan_hint');
   scanLoop(run);
@@ -212,7 +213,7 @@ function debugTime(ms) {
     document.querySelector('.viewfinder').append(debugBox);
   }
   debugAverage = debugAverage ? debugAverage * 0.8 + ms * 0.2 : ms;
-  debugBox.textContent = `${decoder?.kind ?? '?'} ${ms.toFixed(0)} ms (≈${debugAverage.toFixed(0)} ms)`;
+  debugBox.textContent = `${decoder?.kind ?? '?'}/${decoder?.thread ?? '?'} ${ms.toFixed(0)} ms (≈${debugAverage.toFixed(0)} ms)`;
 }
 
 async function toggleTorch() {

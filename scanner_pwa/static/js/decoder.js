@@ -8,11 +8,13 @@
 // scanner only asks for the QR once the decoder can run, and a frame is read only while it is
 // fresh: a code decoded more than a second after its frame was captured is dropped, never sent.
 
-const VENDOR = '/s/static/vendor/zxing-wasm';
-export const VENDOR_CACHE = 'presensi-scanner-vendor'; // the same name as in sw.js
-const MODULE_URL = `${VENDOR}/es/reader/index.js`;
-const WASM_URL = `${VENDOR}/reader/zxing_reader.wasm`;
-export const DECODER_FILES = [MODULE_URL, `${VENDOR}/es/share.js`, WASM_URL];
+import { DECODER_FILES, MODULE_URL, VENDOR_CACHE, WASM_URL, instantiate } from './wasm.js';
+
+export { DECODER_FILES, VENDOR_CACHE };
+// The bundle is told the worker's hashed name (scripts/build-assets); the sources find it beside.
+/* global __DECODER_WORKER__ */
+const WORKER_URL =
+  typeof __DECODER_WORKER__ === 'string' ? __DECODER_WORKER__ : new URL('./decoder-worker.js', import.meta.url).href;
 const TYPES = { js: 'text/javascript', wasm: 'application/wasm' };
 export const FRESH_MS = 1000;
 const SIDE = 480; // the viewfinder square is scaled to this: larger frames cost time, read no better
@@ -106,20 +108,6 @@ export function prefetchDecoder() {
   return fetching;
 }
 
-async function wasmResponse() {
-  const cache = await vendorCache();
-  return (await cache?.match(WASM_URL)) ?? fetch(WASM_URL);
-}
-
-async function instantiate(imports) {
-  const response = await wasmResponse();
-  try {
-    return await WebAssembly.instantiateStreaming(response.clone(), imports);
-  } catch {
-    return WebAssembly.instantiate(await response.arrayBuffer(), imports);
-  }
-}
-
 /** The centre square of the frame (what the viewfinder shows), scaled down. */
 function grabber() {
   const canvas = document.createElement('canvas');
@@ -136,6 +124,43 @@ function grabber() {
   };
 }
 
+/** Decoding in a Web Worker: the page only grabs the viewfinder square and hands it over. */
+async function workerDetector() {
+  const worker = new Worker(WORKER_URL, { type: 'module' });
+  const waiting = new Map();
+  let next = 0;
+  worker.addEventListener('message', ({ data }) => {
+    const call = waiting.get(data.id);
+    waiting.delete(data.id);
+    if (data.ok) call?.resolve(data.text ?? null);
+    else call?.reject(new Error(data.error));
+  });
+  worker.addEventListener('error', (event) => {
+    for (const call of waiting.values()) call.reject(new Error(event.message || 'decoder worker failed'));
+    waiting.clear();
+  });
+  const call = (message, transfer = []) =>
+    new Promise((resolve, reject) => {
+      next += 1;
+      waiting.set(next, { resolve, reject });
+      worker.postMessage({ ...message, id: next }, transfer);
+    });
+  try {
+    await call({ type: 'init' });
+  } catch (error) {
+    worker.terminate();
+    throw error;
+  }
+  const grab = grabber();
+  return async (video) => {
+    const image = grab(video);
+    if (!image) return null;
+    const { buffer } = image.data;
+    return call({ type: 'decode', pixels: buffer, width: image.width, height: image.height }, [buffer]);
+  };
+}
+
+/** Decoding on the page's own thread, where a module worker cannot start. */
 async function wasmDetector() {
   let zxing;
   try {
@@ -176,14 +201,18 @@ function fresh(detect) {
  * The phone's QR decoder. `detect` reads the video's current frame and gives its text (null when
  * none, or when the frame was no longer fresh once read) and how long the decoding took.
  * Rejects with DecoderUnavailable at once when the fallback is needed but cannot be had.
- * @returns {Promise<{kind: 'native'|'wasm', detect: (video: HTMLVideoElement) => Promise<{text: string|null, ms: number}>}>}
+ * @returns {Promise<{kind: 'native'|'wasm', thread: 'worker'|'page', detect: (video: HTMLVideoElement) => Promise<{text: string|null, ms: number}>}>}
  */
 export async function createDecoder() {
   if (await hasNative()) {
     const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
-    return { kind: 'native', detect: fresh(async (video) => (await detector.detect(video))[0]?.rawValue ?? null) };
+    return { kind: 'native', thread: 'page', detect: fresh(async (video) => (await detector.detect(video))[0]?.rawValue ?? null) };
   }
   if (!(await decoderCached()) && navigator.onLine === false) throw new DecoderUnavailable('offline');
   await prefetchDecoder();
-  return { kind: 'wasm', detect: fresh(await wasmDetector()) };
+  try {
+    return { kind: 'wasm', thread: 'worker', detect: fresh(await workerDetector()) };
+  } catch {
+    return { kind: 'wasm', thread: 'page', detect: fresh(await wasmDetector()) };
+  }
 }
