@@ -2,7 +2,8 @@
 // on disk (scanner_pwa/routes.py), so each release installs a fresh cache.
 //
 // - The app shell is precached and served cache-first: a repeat visit opens with no network.
-// - The fallback QR decoder (vendor/) is cached the first time a phone needs it.
+// - The fallback QR decoder (vendor/) is put in its cache by the page (static/js/decoder.js)
+//   once the first screen is up, and by this worker when it passes through.
 // - Other pages in scope fall back to the offline page when there is no network.
 // - The API is never cached or intercepted. Background Sync delivers queued, already signed
 //   scans from IndexedDB (the same database as static/js/store.js) when the page is closed.
@@ -13,11 +14,17 @@ const CACHE = `presensi-scanner-${VERSION}`;
 const VENDOR_CACHE = 'presensi-scanner-vendor';
 const SYNC_TAG = 'presensi-checkins';
 
+// The page has just loaded the hashed bundle (immutable for a year): take it from the HTTP
+// cache rather than download the app a second time. Other files are revalidated (a 304).
+const HASHED = /\/dist\/.+-[0-9a-f]{12}\.\w+$/;
+
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(CACHE)
-      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload' }))))
+      .then((cache) =>
+        cache.addAll(SHELL.map((url) => new Request(url, { cache: HASHED.test(url) ? 'default' : 'no-cache' }))),
+      )
       .then(() => self.skipWaiting()),
   );
 });
@@ -102,36 +109,70 @@ function pendingItems(db) {
   });
 }
 
-function recordOutcome(db, key, outcome) {
+// The same lock as static/js/store.js: exactly one sender delivers each queued scan.
+const OWNER = 'service-worker';
+const LOCK_MS = 150000;
+
+function update(db, key, change) {
   return new Promise((resolve, reject) => {
+    let result = false;
     const tx = db.transaction('queue', 'readwrite');
     const store = tx.objectStore('queue');
     // The page may have delivered and removed it meanwhile: never bring it back.
     store.get(key).onsuccess = (event) => {
       const item = event.target.result;
-      if (item) store.put({ ...item, outcome }, key);
+      const next = item && change(item, Date.now());
+      if (next) {
+        store.put(next, key);
+        result = true;
+      }
     };
-    tx.oncomplete = resolve;
+    tx.oncomplete = () => resolve(result);
     tx.onerror = () => reject(tx.error);
   });
 }
 
+const claim = (db, key) =>
+  update(db, key, (item, now) =>
+    item.outcome || (item.lock && item.lock.owner !== OWNER && item.lock.until > now)
+      ? null
+      : { ...item, lock: { owner: OWNER, until: now + LOCK_MS } },
+  );
+const release = (db, key) =>
+  update(db, key, (item) => (item.lock?.owner === OWNER ? { ...item, lock: null } : null));
+const recordOutcome = (db, key, outcome) => update(db, key, (item) => ({ ...item, outcome, lock: null }));
+
 async function deliverQueued() {
   const db = await openQueue();
+  let busy = false;
   for (const { key, value } of await pendingItems(db)) {
-    const response = await fetch('/api/v1/checkins', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify(value.body),
-      cache: 'no-store',
-      credentials: 'omit',
-    });
-    // Rejecting makes the browser retry the sync later, with its own backoff.
-    if (response.status >= 500) throw new Error(`server answered ${response.status}`);
+    if (!(await claim(db, key))) {
+      busy = true; // another sender has it now
+      continue;
+    }
+    let response;
+    try {
+      response = await fetch('/api/v1/checkins', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(value.body),
+        cache: 'no-store',
+        credentials: 'omit',
+      });
+    } catch (error) {
+      await release(db, key);
+      throw error; // the browser retries the sync later, with its own backoff
+    }
+    if (response.status >= 500) {
+      await release(db, key);
+      throw new Error(`server answered ${response.status}`);
+    }
     const body = await response.json().catch(() => null);
-    await recordOutcome(db, key, { status: response.status, body });
+    await recordOutcome(db, key, { status: response.status, body, at: Date.now() });
   }
   for (const client of await self.clients.matchAll({ type: 'window' })) client.postMessage({ type: 'queue' });
+  // Left to a sender that may vanish: have the browser call again later.
+  if (busy) throw new Error('a queued scan is being sent by another sender');
 }
 
 self.addEventListener('sync', (event) => {

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from scanner_pwa.routes import STATIC_DIR, shell_files
+from scanner_pwa.routes import IMMUTABLE, STATIC_DIR, asset, bundle, shell_files
 
 
 class Tags(HTMLParser):
@@ -47,7 +47,9 @@ def test_shell_loads_modules_only_from_files(client: TestClient) -> None:
     assert tags.script_text == ""  # no inline script: the CSP forbids it
     assert not any(name.startswith("on") for _tag, attrs in tags.tags for name in attrs)
     scripts = [attrs for tag, attrs in tags.tags if tag == "script"]
-    assert scripts == [{"type": "module", "src": "/s/static/js/app.js"}]
+    assert scripts == [{"type": "module", "src": asset("app.js")}]
+    assert bundle(), "run scripts/build-assets (the esbuild bundle)"
+    assert re.fullmatch(r"/s/static/dist/app-[0-9a-f]{12}\.js", asset("app.js"))
     links = {attrs.get("rel"): attrs.get("href") for tag, attrs in tags.tags if tag == "link"}
     assert links["manifest"] == "/s/manifest.webmanifest"
     video = next(attrs for tag, attrs in tags.tags if tag == "video")
@@ -112,7 +114,8 @@ def test_service_worker_scope_and_precache_list(client: TestClient) -> None:
     source = response.text
     assert "__VERSION__" not in source and "__SHELL__" not in source
     shell = json.loads(re.search(r"const SHELL = (\[.*?\]);", source).group(1))  # type: ignore[union-attr]
-    assert {"/s", "/s/offline", "/s/static/js/app.js", "/s/static/scanner.css"} <= set(shell)
+    assert {"/s", "/s/offline", asset("app.js"), asset("scanner.css")} <= set(shell)
+    assert not any("/js/" in url for url in shell)  # the bundle replaces the modules
     assert not any("/vendor/" in url for url in shell)  # the fallback decoder is cached on use
     for url in shell:
         assert client.get(url).status_code == 200, url
@@ -120,7 +123,7 @@ def test_service_worker_scope_and_precache_list(client: TestClient) -> None:
 
 def test_shell_files_are_what_the_disk_has() -> None:
     files = shell_files()
-    assert "/s/static/js/strings.js" in files
+    assert asset("app.js") in files and asset("scanner.css") in files
     assert all(url.startswith("/s/static/") for url in files)
 
 
@@ -149,3 +152,48 @@ def test_fallback_decoder_is_served_locally(client: TestClient) -> None:
     assert wasm.content[:4] == b"\0asm"
     decoder = (STATIC_DIR / "js" / "decoder.js").read_text()
     assert "locateFile" in decoder and "http" not in decoder
+
+
+def test_shell_has_the_enrolment_text_before_any_script(client: TestClient) -> None:
+    html = client.get("/s").text
+    assert '<h2 data-t="enrol_title">Daftarkan HP ini</h2>' in html
+    assert (
+        '<button type="submit" id="enrol-submit" class="primary" data-t="enrol_button">Daftarkan'
+        in html
+    )
+    assert f'<link rel="modulepreload" href="{asset("app.js")}">' in html
+
+
+def test_bundle_is_served_compressed_and_immutable(client: TestClient) -> None:
+    url = asset("app.js")
+    plain = (STATIC_DIR / url.removeprefix("/s/static/")).read_bytes()
+    brotli = client.get(url, headers={"accept-encoding": "gzip, br"})
+    assert brotli.status_code == 200
+    assert brotli.headers["content-encoding"] == "br"
+    assert brotli.headers["vary"] == "Accept-Encoding"
+    assert brotli.headers["cache-control"] == IMMUTABLE
+    assert brotli.headers["content-type"].startswith("text/javascript")
+    assert int(brotli.headers["content-length"]) < len(plain) / 2
+    assert int(brotli.headers["x-decoded-length"]) == len(plain)
+    gzipped = client.get(url, headers={"accept-encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert gzipped.content == plain  # the client decoded it
+    identity = client.get(url, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in identity.headers and identity.content == plain
+    assert identity.headers["vary"] == "Accept-Encoding"
+    again = client.get(
+        url, headers={"accept-encoding": "br", "if-none-match": brotli.headers["etag"]}
+    )
+    assert again.status_code == 304
+
+
+def test_fallback_decoder_is_compressed_wasm(client: TestClient) -> None:
+    url = "/s/static/vendor/zxing-wasm/reader/zxing_reader.wasm"
+    response = client.get(url, headers={"accept-encoding": "br"})
+    assert response.headers["content-type"] == "application/wasm"
+    assert response.headers["content-encoding"] == "br"
+    size = (STATIC_DIR / "vendor/zxing-wasm/reader/zxing_reader.wasm").stat().st_size
+    assert int(response.headers["content-length"]) < size / 2
+    # Not hashed: revalidated, never stale.
+    assert response.headers["cache-control"] == "no-cache"
+    assert client.get("/s/static/icons/icon-192.png").headers["cache-control"] == "no-cache"

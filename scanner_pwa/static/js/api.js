@@ -1,8 +1,11 @@
-// Talking to the server: short timeouts (weak mobile signal should fall back to the queue fast),
-// and the server's clock, which is the only clock that counts for check-ins.
+// Talking to the server, and the server's clock, which is the only clock that counts for
+// check-ins. A check-in is never cut short while the link is merely slow: after CHECKIN_SLOW_MS
+// the page says it is still sending and keeps a copy queued; only a request that has run for
+// CHECKIN_TIMEOUT_MS (a connection the network silently dropped) is given up.
 
 const CLOCK_KEY = 'presensi.clockOffset';
-export const CHECKIN_TIMEOUT_MS = 6000;
+export const CHECKIN_SLOW_MS = 6000;
+export const CHECKIN_TIMEOUT_MS = 120000;
 const DEFAULT_TIMEOUT_MS = 10000;
 
 /** Thrown when the server could not be reached (no signal, timeout, or a server failure). */

@@ -6,7 +6,7 @@ import { Unreachable, request, syncClock } from './api.js';
 import { closeCamera, openCamera, setTorch } from './camera.js';
 import { onQueue, signScan, startQueue, submit } from './checkin.js';
 import { createKey, supported } from './crypto.js';
-import { createDecoder } from './decoder.js';
+import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder } from './decoder.js';
 import { showHistory } from './history.js';
 import { showResult } from './result.js';
 import { forgetDevice, loadDevice, saveDevice } from './store.js';
@@ -127,16 +127,27 @@ function stopCamera() {
   els.torch.hidden = true;
 }
 
+function decoderProblem(error) {
+  return t(error instanceof DecoderUnavailable && navigator.onLine === false ? 'decoder_offline' : 'decoder_failed');
+}
+
 async function startScan(message = null) {
   if (!device) return showEnrol();
   show('scan');
   showOwner();
   els.scanStatus.textContent = message ?? t('scan_starting');
   const run = scanRun;
-  // Fetch the decoder while the camera starts; once loaded the service worker keeps it offline.
+  // Fetch the decoder while the camera starts; it goes into the app's cache for offline use.
   decoderLoading ??= createDecoder().catch((error) => {
     decoderLoading = null;
     throw error;
+  });
+  const loading = decoderLoading;
+  let failed = false;
+  // Say at once when no decoder can run: the camera app still can (it opens /s#<token>).
+  loading.catch((error) => {
+    failed = true;
+    if (run === scanRun) els.scanStatus.textContent = decoderProblem(error);
   });
   try {
     camera = await openCamera(els.video);
@@ -147,23 +158,37 @@ async function startScan(message = null) {
   if (run !== scanRun) return closeCamera(camera.stream);
   els.torch.hidden = !camera.torch;
   els.torch.textContent = t('torch_on');
+  if (failed) return;
+  if (!decoder && !message) els.scanStatus.textContent = t('decoder_loading');
   try {
-    decoder = await decoderLoading;
-  } catch {
-    els.scanStatus.textContent = t('decoder_failed');
+    decoder = await loading;
+  } catch (error) {
+    if (run === scanRun) els.scanStatus.textContent = decoderProblem(error);
     return;
   }
+  if (run !== scanRun) return;
   document.body.dataset.decoder = decoder.kind;
-  if (!message) els.scanStatus.textContent = t('scan_hint');
+  document.body.dataset.decoderThread = decoder.thread;
+  // "Aim at the QR" only now that a frame can be read.
+  els.scanStatus.textContent = message ?? t('scan_hint');
   scanLoop(run);
+}
+
+function showProgress(loaded, total) {
+  if (document.body.dataset.screen !== 'scan' || decoder) return;
+  els.scanStatus.textContent = total
+    ? t('decoder_progress', { percent: Math.min(99, Math.floor((loaded / total) * 100)) })
+    : t('decoder_progress_kb', { kb: Math.round(loaded / 1024) });
 }
 
 async function scanLoop(run) {
   while (run === scanRun) {
     let text = null;
-    if (els.video.readyState >= 2) {
+    if (els.video.readyState >= 2 && document.visibilityState === 'visible') {
       try {
-        text = await decoder.detect(els.video);
+        const read = await decoder.detect(els.video);
+        text = read.text;
+        debugTime(read.ms);
       } catch {
         text = null; // a frame the decoder could not take; the next one will do
       }
@@ -174,6 +199,21 @@ async function scanLoop(run) {
     if (text) els.scanStatus.textContent = t('scan_not_presensi');
     await new Promise((resolve) => setTimeout(resolve, 120));
   }
+}
+
+// ?debug=1: how long each frame takes to decode, on the viewfinder.
+const debugBox = new URLSearchParams(location.search).get('debug') === '1' ? document.createElement('p') : null;
+let debugAverage = 0;
+
+function debugTime(ms) {
+  if (!debugBox) return;
+  if (!debugBox.isConnected) {
+    debugBox.id = 'debug';
+    debugBox.className = 'debug';
+    document.querySelector('.viewfinder').append(debugBox);
+  }
+  debugAverage = debugAverage ? debugAverage * 0.8 + ms * 0.2 : ms;
+  debugBox.textContent = `${decoder?.kind ?? '?'}/${decoder?.thread ?? '?'} ${ms.toFixed(0)} ms (≈${debugAverage.toFixed(0)} ms)`;
 }
 
 async function toggleTorch() {
@@ -192,10 +232,10 @@ async function toggleTorch() {
 async function checkIn(token) {
   show('loading');
   els.loading.textContent = t('scan_sending');
-  // A fresh clock offset makes client_ts right; on weak signal the stored one will do.
-  await Promise.race([clockSynced, new Promise((resolve) => setTimeout(resolve, 1500))]);
+  // Sent at once with the last known clock offset; a fresh one is learnt in the background.
   const body = await signScan(device, token);
   report(await submit(body));
+  clockSynced = syncClock();
 }
 
 async function report(outcome) {
@@ -274,7 +314,11 @@ async function boot() {
   device = supported() ? ((await loadDevice()) ?? null) : null;
   onQueue(onQueueChange);
   startQueue();
+  onDecoderProgress(showProgress);
   await follow(wanted);
+  // The first screen is up: now bring the fallback decoder into the app's cache (a phone
+  // without a native detector needs it for its first scan, and offline later).
+  prefetchDecoder().catch(() => null);
 }
 
 boot();

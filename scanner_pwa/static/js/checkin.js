@@ -1,20 +1,25 @@
 // A check-in: sign the scan with the phone's key, send it, and keep it in the queue when there
-// is no signal. Delivery is retried on the online event, with backoff, and by Background Sync
-// in the service worker where the browser has it. The server's idempotency (one record per
-// display window) makes a scan delivered twice harmless.
+// is no signal. A request in flight is never aborted: after CHECKIN_SLOW_MS the page says it is
+// still sending and keeps a copy in the queue (locked by this page), but the first request may
+// still finish and settle it. Delivery of the queue is retried on the online event, with
+// backoff, and by Background Sync in the service worker where the browser has it; a lock in
+// IndexedDB (store.js claim) makes exactly one sender deliver each queued scan.
 
-import { CHECKIN_TIMEOUT_MS, Unreachable, request, serverNow } from './api.js';
+import { CHECKIN_SLOW_MS, CHECKIN_TIMEOUT_MS, Unreachable, request, serverNow } from './api.js';
 import { nonce, sign } from './crypto.js';
-import { dequeue, enqueue, queued } from './store.js';
+import { claim, dequeue, enqueue, queued, release } from './store.js';
 
 const CONTEXT = 'presensi/checkin/v1';
 export const SYNC_TAG = 'presensi-checkins';
 const BACKOFF_MS = [2000, 5000, 10000, 30000, 60000];
+// This page's name as a sender of queued scans.
+const OWNER = `page-${crypto.getRandomValues(new Uint32Array(2)).join('-')}`;
 
 /**
  * @typedef {object} Outcome
- * @property {'ok'|'pending'|'bad'|'queued'} state
+ * @property {'ok'|'pending'|'bad'|'queued'|'sending'} state
  * @property {boolean} [repeat]  the same display window was already recorded
+ * @property {number} [sentAt]   a queued scan: when it was delivered (phone time, ms)
  * @property {object} [record]   the server's check-in body
  * @property {{code: string, message?: string, message_en?: string}} [error]
  */
@@ -55,22 +60,61 @@ async function post(body) {
   return outcomeOf(status, answer);
 }
 
+/** The answer to a queued scan: its first delivery is "sent", not "already recorded". */
+function deliveredOutcome(status, body, sentAt) {
+  const outcome = outcomeOf(status, body);
+  return outcome.state === 'ok' ? { ...outcome, repeat: false, sentAt } : { ...outcome, sentAt };
+}
+
+async function queueForLater(body) {
+  await enqueue(body);
+  await registerSync();
+  scheduleRetry();
+  notify(null);
+  return { state: 'queued' };
+}
+
+const SLOW = Symbol('slow');
+
 /**
- * Send a signed scan now, or queue it when the server cannot be reached.
+ * Send a signed scan now, or queue it when the server cannot be reached. A slow answer gives
+ * {state: 'sending'} after CHECKIN_SLOW_MS; the real answer then comes to the onQueue listeners.
  * @param {object} body  from signScan
  * @returns {Promise<Outcome>}
  */
 export async function submit(body) {
+  const attempt = post(body);
+  let timer;
+  const slow = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(SLOW), CHECKIN_SLOW_MS);
+  });
+  let first;
   try {
-    return await post(body);
+    first = await Promise.race([attempt, slow]);
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error;
-    await enqueue(body);
-    await registerSync();
-    scheduleRetry();
-    notify(null);
-    return { state: 'queued' };
+    return queueForLater(body);
+  } finally {
+    clearTimeout(timer);
   }
+  if (first !== SLOW) return first;
+  // Still in flight: keep a copy that only this request may deliver while it runs.
+  const key = await enqueue(body, OWNER);
+  notify(null);
+  attempt.then(
+    async (outcome) => {
+      await dequeue(key);
+      await notify(outcome);
+    },
+    async () => {
+      await release(key, OWNER);
+      failures += 1;
+      await registerSync();
+      scheduleRetry();
+      await notify({ state: 'queued' });
+    },
+  );
+  return { state: 'sending' };
 }
 
 /**
@@ -84,6 +128,11 @@ export function onQueue(listener) {
 async function notify(outcome) {
   const count = (await queued()).filter((item) => !item.outcome).length;
   for (const listener of listeners) listener(outcome, count);
+}
+
+/** @returns {Promise<Array<{key: number, body: object, queuedAt: number}>>} scans not yet delivered */
+export async function waiting() {
+  return (await queued()).filter((item) => !item.outcome);
 }
 
 async function registerSync() {
@@ -107,11 +156,18 @@ async function flushOnce() {
     let outcome;
     if (item.outcome) {
       // Delivered by the service worker while this page was closed or busy.
-      outcome = outcomeOf(item.outcome.status, item.outcome.body);
+      outcome = deliveredOutcome(item.outcome.status, item.outcome.body, item.outcome.at);
     } else {
+      // Another sender (the service worker, another tab, a request still in flight) has it.
+      if (!(await claim(item.key, OWNER))) continue;
       try {
-        outcome = await post(item.body);
+        const { status, body } = await request('POST', '/api/v1/checkins', {
+          body: item.body,
+          timeout: CHECKIN_TIMEOUT_MS,
+        });
+        outcome = deliveredOutcome(status, body, Date.now());
       } catch (error) {
+        await release(item.key, OWNER);
         if (!(error instanceof Unreachable)) throw error;
         failures += 1;
         scheduleRetry();

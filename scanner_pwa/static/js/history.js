@@ -3,6 +3,8 @@
 
 import { Unreachable, request, serverNow } from './api.js';
 import { nonce, sign } from './crypto.js';
+import { waiting } from './checkin.js';
+import { clock as phoneClock } from './result.js';
 import { errorText, language, t } from './strings.js';
 
 const PATH = '/api/v1/me/checkins';
@@ -11,7 +13,22 @@ const els = {
   status: document.getElementById('history-status'),
   table: document.getElementById('history-table'),
   rows: document.getElementById('history-rows'),
+  queued: document.getElementById('history-queued'),
+  queuedRows: document.getElementById('history-queued-rows'),
 };
+
+/** Scans signed on this phone and not delivered yet: the server cannot list them. */
+async function showWaiting() {
+  const items = await waiting().catch(() => []);
+  els.queuedRows.replaceChildren(
+    ...items.map((item) => {
+      const li = document.createElement('li');
+      li.textContent = t('history_waiting', { time: phoneClock(item.body.client_ts ?? item.queuedAt) });
+      return li;
+    }),
+  );
+  els.queued.hidden = !items.length;
+}
 
 /**
  * The Authorization header value for one request by this phone.
@@ -83,6 +100,7 @@ function render(checkins) {
 export async function showHistory(device) {
   els.table.hidden = true;
   els.status.textContent = t('history_loading');
+  await showWaiting();
   let answer;
   try {
     answer = await request('GET', PATH, { headers: { Authorization: await deviceAuthorization(device, PATH) } });

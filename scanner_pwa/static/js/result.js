@@ -1,6 +1,6 @@
 // The result screen: one glance says green or red, who, what time, in or out, how late.
 
-import { errorText, t } from './strings.js';
+import { errorText, language, t } from './strings.js';
 
 const els = {
   box: document.getElementById('result'),
@@ -31,11 +31,22 @@ export function showResult(outcome, owner) {
   els.name.textContent = record?.employee?.name ?? owner?.name ?? '';
   els.time.textContent = record ? record.at.slice(11, 16) : '';
   els.detail.textContent = record ? `${t(record.kind === 'out' ? 'kind_out' : 'kind_in')} · ${lateness(record)}` : '';
-  if (state === 'bad') els.message.textContent = errorText(outcome.error);
+  const sent = outcome.sentAt ? t('sent', { time: clock(outcome.sentAt) }) : '';
+  if (state === 'bad') els.message.textContent = [sent, errorText(outcome.error)].filter(Boolean).join(' ');
   else if (state === 'queued') els.message.textContent = t('queued');
-  else if (state === 'pending') els.message.textContent = t('pending');
-  else els.message.textContent = outcome.repeat ? t('repeat') : '';
-  if (state === 'ok' && 'vibrate' in navigator) navigator.vibrate(200);
+  else if (state === 'sending') els.message.textContent = t('sending');
+  else if (state === 'pending') els.message.textContent = [sent, t('pending')].filter(Boolean).join(' ');
+  else els.message.textContent = sent || (outcome.repeat ? t('repeat') : '');
+  // Browsers refuse vibration before the person has touched the page (and log an error).
+  if (state === 'ok' && 'vibrate' in navigator && navigator.userActivation?.hasBeenActive !== false) {
+    navigator.vibrate(200);
+  }
+}
+
+/** @param {number} ms  a phone time */
+export function clock(ms) {
+  const locale = language() === 'en' ? 'en-GB' : 'id-ID';
+  return new Date(ms).toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', hour12: false });
 }
 
 /** @returns {string|undefined} the state the result screen shows now. */

@@ -64,10 +64,12 @@ export function forgetDevice() {
 /**
  * Keep a signed check-in until it can be delivered.
  * @param {object} body  the exact JSON body of POST /api/v1/checkins
+ * @param {string|null} [owner]  a sender already delivering it (its lock is taken at once)
  * @returns {Promise<number>} the queue entry's key
  */
-export function enqueue(body) {
-  return run(QUEUE, 'readwrite', (s) => s.add({ body, queuedAt: Date.now(), outcome: null }));
+export function enqueue(body, owner = null) {
+  const lock = owner ? { owner, until: Date.now() + LOCK_MS } : null;
+  return run(QUEUE, 'readwrite', (s) => s.add({ body, queuedAt: Date.now(), outcome: null, lock }));
 }
 
 /** @returns {Promise<Array<{key: number, body: object, queuedAt: number, outcome: object|null}>>} */
@@ -90,4 +92,48 @@ export async function queued() {
 /** @param {number} key */
 export function dequeue(key) {
   return run(QUEUE, 'readwrite', (s) => s.delete(key));
+}
+
+// Exactly one sender (this page, another tab, or the service worker) delivers a queued scan:
+// it takes the entry's lock in one IndexedDB transaction first. A lock outlives the longest
+// request (LOCK_MS), so a sender that vanished mid-request lets the others try again later.
+// sw.js implements the same protocol on the same database.
+export const LOCK_MS = 150000;
+
+/**
+ * Take the lock of a queued scan for `owner`.
+ * @param {number} key
+ * @param {string} owner
+ * @returns {Promise<boolean>} false when it is delivered, gone, or another sender holds it
+ */
+export async function claim(key, owner) {
+  let taken = false;
+  await run(QUEUE, 'readwrite', (s) => {
+    const request = s.get(key);
+    request.onsuccess = () => {
+      const item = request.result;
+      const now = Date.now();
+      if (!item || item.outcome || (item.lock && item.lock.owner !== owner && item.lock.until > now)) return;
+      s.put({ ...item, lock: { owner, until: now + LOCK_MS } }, key);
+      taken = true;
+    };
+    return null;
+  });
+  return taken;
+}
+
+/**
+ * Give the lock back without an answer (the server could not be reached).
+ * @param {number} key
+ * @param {string} owner
+ */
+export function release(key, owner) {
+  return run(QUEUE, 'readwrite', (s) => {
+    const request = s.get(key);
+    request.onsuccess = () => {
+      const item = request.result;
+      if (item?.lock?.owner === owner) s.put({ ...item, lock: null }, key);
+    };
+    return null;
+  });
 }
