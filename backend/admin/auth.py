@@ -83,14 +83,16 @@ async def login(request: Request) -> Response:
     per_account, per_ip = login_throttles(state)
     account_key = identifiers.username_key(username)
     network = client_key(ip)
-    if await per_account.blocked(account_key) or await per_ip.blocked(network):
+    # The account's attempt is counted before the password is checked (hit() counts and refuses
+    # in one step), so concurrent guesses cannot all pass a check made before any is counted;
+    # a success forgives it below.
+    if await per_ip.blocked(network) or not await per_account.hit(account_key):
         await audit.record(
             state.db, actor="anonymous", action="admin.login_throttled", target=username, ip=ip
         )
         return _login_page(request, settings, "rate_limited", 429)
     row = await accounts.authenticate(state.db, username, form.get("password", ""))
     if row is None:
-        await per_account.add(account_key)
         await per_ip.add(network)
         await audit.record(
             state.db, actor="anonymous", action="admin.login_failed", target=username, ip=ip
