@@ -156,3 +156,17 @@ def world(client: TestClient, settings: Settings) -> dict[str, Any]:
 
 def count(client: TestClient, table: sa.Table) -> int:
     return int(run(client, app_db(client).fetch_val, sa.select(sa.func.count()).select_from(table)))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when any real server process of the suite answered a 5xx for a bug: its
+    traceback reached a client (tests/support/server.py collects them)."""
+    from tests.support.server import SERVER_ERRORS
+
+    if SERVER_ERRORS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.section("server errors that reached a client")
+            for line in SERVER_ERRORS:
+                reporter.line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

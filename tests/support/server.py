@@ -70,6 +70,16 @@ def server_env(
     return env
 
 
+# Log lines that mean a request was answered 5xx because of a bug (an escaped exception): the
+# whole suite's servers are checked at its end (tests/conftest.py), so no test can hide one.
+SERVER_ERROR_MARKS = ("internal error on ", "check-in failed", "Exception in ASGI application")
+SERVER_ERRORS: list[str] = []
+
+
+def _is_server_error(line: str) -> bool:
+    return any(mark in line for mark in SERVER_ERROR_MARKS)
+
+
 @contextlib.contextmanager
 def live_server(
     tmp_path: Path, database_url: str, *, port: int = 0, **overrides: str
@@ -135,3 +145,4 @@ def live_server(
         reader.join(timeout=5)
         if process.stderr is not None:
             process.stderr.close()
+        SERVER_ERRORS.extend(f"{url}: {line}" for line in server.log if _is_server_error(line))
