@@ -8,7 +8,7 @@
 // scanner only asks for the QR once the decoder can run, and a frame is read only while it is
 // fresh: a code decoded more than a second after its frame was captured is dropped, never sent.
 
-import { DECODER_FILES, MODULE_URL, VENDOR_CACHE, WASM_URL, instantiate } from './wasm.js';
+import { DECODER_FILES, VENDOR_CACHE, WASM_URL, loadDecoder, readQr } from './wasm.js';
 
 export { DECODER_FILES, VENDOR_CACHE };
 // The bundle is told the worker's hashed name (scripts/build-assets); the sources find it beside.
@@ -164,18 +164,7 @@ async function workerDetector() {
 async function wasmDetector() {
   let zxing;
   try {
-    zxing = await import(MODULE_URL);
-    // Wait for the module to be compiled and ready, so no frame waits for it.
-    await zxing.prepareZXingModule({
-      overrides: {
-        locateFile: (path, prefix) => (path.endsWith('.wasm') ? WASM_URL : prefix + path),
-        instantiateWasm(imports, receive) {
-          instantiate(imports).then(({ instance, module }) => receive(instance, module));
-          return {};
-        },
-      },
-      fireImmediately: true,
-    });
+    zxing = await loadDecoder();
   } catch (error) {
     throw new DecoderUnavailable(String(error));
   }
@@ -183,8 +172,7 @@ async function wasmDetector() {
   return async (video) => {
     const image = grab(video);
     if (!image) return null;
-    const [hit] = await zxing.readBarcodes(image, { formats: ['QRCode'], tryHarder: true, maxNumberOfSymbols: 1 });
-    return hit?.isValid ? hit.text : null;
+    return readQr(zxing, image);
   };
 }
 

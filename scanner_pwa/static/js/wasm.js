@@ -22,3 +22,29 @@ export async function instantiate(imports) {
     return WebAssembly.instantiate(await response.arrayBuffer(), imports);
   }
 }
+
+/**
+ * Import the decoder module and wait until its WASM is compiled from the app's cache, so no
+ * frame waits for it. Resolves to the module (readBarcodes).
+ */
+export async function loadDecoder() {
+  const zxing = await import(MODULE_URL);
+  await zxing.prepareZXingModule({
+    overrides: {
+      locateFile: (path, prefix) => (path.endsWith('.wasm') ? WASM_URL : prefix + path),
+      instantiateWasm(imports, receive) {
+        instantiate(imports).then(({ instance, module }) => receive(instance, module));
+        return {};
+      },
+    },
+    fireImmediately: true,
+  });
+  return zxing;
+}
+
+/** The text of the first valid QR code in an ImageData, or null. */
+export async function readQr(zxing, image) {
+  const [hit] = await zxing.readBarcodes(image, { formats: ['QRCode'], tryHarder: true, maxNumberOfSymbols: 1 });
+  return hit?.isValid ? hit.text : null;
+}
+
