@@ -9,7 +9,8 @@ Every CSV goes through ``writer`` (tests/test_csvsafe.py fails on any other ``cs
 - Indonesian Excel splits a file at ``;`` (the locale's list separator) and English Excel at
   ``,``, and a reader that splits at the other one does not honour our quotes after the first
   split; so ``Budi;=HYPERLINK(...)`` can become two cells, the second a formula. The same
-  apostrophe goes after every ``,`` or ``;`` that a dangerous character follows.
+  apostrophe goes after every ``,`` or ``;`` that a dangerous character follows, and after
+  every line break (such a reader also ends the record at a line break inside our quotes).
 - Every field is quoted, so a reader that does use our separator keeps each field whole.
 
 Numbers stay numbers (an ``int`` -5 is not text a person typed). The employee import reads
@@ -27,13 +28,14 @@ from typing import Any, Protocol, TypeVar
 T = TypeVar("T")
 FORMULA_START = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
 _DANGER = "=+\\-@\t\r\n\uff1d\uff0b\uff0d\uff20"
+_SIGNS = "=+\\-@\uff1d\uff0b\uff0d\uff20"  # what makes a formula once a cell has started
 # A segment that a reader may take as a cell's start: the cell's own start, or just after a
 # ',' or ';' (a reader splitting at the other separator); quotes and spaces before the
 # dangerous character do not make it safe (some readers trim them).
 _AT_START = re.compile(f'^(?=["\\s]*[{_DANGER}])')
-_AFTER_SEPARATOR = re.compile(f'([,;])(?=["\\s]*[{_DANGER}])')
+_AFTER_SEPARATOR = re.compile(f'([,;]|\r\n|\r|\n)(?=["\\s]*[{_SIGNS}])')
 _ESCAPED_START = re.compile(f"""^'(?=["\\s]*[{_DANGER}])""")
-_ESCAPED_AFTER_SEPARATOR = re.compile(f"""([,;])'(?=["\\s]*[{_DANGER}])""")
+_ESCAPED_AFTER_SEPARATOR = re.compile(f"""([,;]|\r\n|\r|\n)'(?=["\\s]*[{_SIGNS}])""")
 
 
 class _Writable(Protocol):

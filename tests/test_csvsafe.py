@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -48,9 +48,14 @@ def assert_no_formula(text: str) -> None:
 
 
 def test_neutralise() -> None:
-    for value in ("=1+1", "+1", "-K.001", "@SUM(A1)", "\t=1", "\r=1", "\n=1", "\uff1d1+1"):
+    for value in ("=1+1", "+1", "-K.001", "@SUM(A1)", "\t=1", "\uff1d1+1"):
         assert csvsafe.neutralise(value) == "'" + value
         assert csvsafe.unescape("'" + value) == value
+    # A line break ends a record for a reader that splits at the other separator (it does not
+    # honour our quotes), so what follows it is a cell's start too.
+    for value, written in (("\r=1", "'\r'=1"), ("\n=1", "'\n'=1"), ("a\r\n+1", "a\r\n'+1")):
+        assert csvsafe.neutralise(value) == written
+        assert csvsafe.unescape(written) == value
     assert csvsafe.neutralise("Ani") == "Ani"
     assert csvsafe.neutralise(-5) == -5 and csvsafe.neutralise(None) is None
     assert csvsafe.unescape("'Ani") == "'Ani"  # an apostrophe of the person's own stays
@@ -60,6 +65,7 @@ text_cell = st.text(max_size=12).filter(lambda s: not s.startswith("'"))
 
 
 @given(st.lists(st.lists(text_cell | st.integers(), max_size=4), max_size=4))
+@example([["", "\n="]])  # a line break inside quotes, then a formula sign (found by hypothesis)
 def test_any_table_is_formula_free_and_reads_back(rows: list[list[Any]]) -> None:
     text = csvsafe.text(rows)
     assert_no_formula(text)
