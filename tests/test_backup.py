@@ -161,12 +161,11 @@ def test_half_read_backup_writes_nothing(
         assert migrate.current_revision(empty_url) is None
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the file is the database
 def test_restore_refuses_a_sqlite_database_that_is_open(
     settings: Settings, with_data: None, tmp_path: Path
 ) -> None:
     """The file is replaced as a whole, so a server still using it must be stopped first."""
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("SQLite only: PostgreSQL restores inside the running database")
     file = tmp_path / "b.jsonl.gz"
     asyncio.run(backup(settings.database_url, file))
     target = tmp_path / "in-use.db"

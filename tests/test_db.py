@@ -40,13 +40,17 @@ def other_process(url: str) -> sqlite3.Connection:
     return sqlite3.connect(sqlite_path(url), timeout=0, isolation_level=None)
 
 
+# SQLite's locking: these run on SQLite alone (chosen, not skipped on PostgreSQL).
+on_sqlite = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def sqlite_only(database_url: str) -> str:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's locking")
+    assert database_url.startswith("sqlite"), "mark the test @on_sqlite"
     return database_url
 
 
+@on_sqlite
 async def test_a_transaction_holds_the_write_lock_from_begin(sqlite_only: str) -> None:
     db = make_database(sqlite_only)
     await db.connect()
@@ -65,6 +69,7 @@ async def test_a_transaction_holds_the_write_lock_from_begin(sqlite_only: str) -
         await db.disconnect()
 
 
+@on_sqlite
 async def test_read_only_transactions_and_iterate_leave_the_lock_free(sqlite_only: str) -> None:
     db = make_database(sqlite_only)
     await db.connect()
@@ -82,6 +87,7 @@ async def test_read_only_transactions_and_iterate_leave_the_lock_free(sqlite_onl
         await db.disconnect()
 
 
+@on_sqlite
 async def test_concurrent_read_then_write_transactions_all_succeed(sqlite_only: str) -> None:
     """The shape that failed with "database is locked": read, yield, write. 40 at once, no
     error and no lost update."""
@@ -112,6 +118,7 @@ async def test_concurrent_read_then_write_transactions_all_succeed(sqlite_only: 
         await db.disconnect()
 
 
+@on_sqlite
 async def test_a_deferred_transaction_would_have_failed(sqlite_only: str) -> None:
     """The control: the same read-then-write with a plain BEGIN is refused at once when another
     connection commits in between. This is what every transaction did before."""
@@ -134,6 +141,7 @@ async def test_a_deferred_transaction_would_have_failed(sqlite_only: str) -> Non
         other.close()
 
 
+@on_sqlite
 async def test_a_begin_that_times_out_gives_everything_back(sqlite_only: str) -> None:
     db = PresensiDatabase(sqlite_only, timeout=0.2)
     await db.connect()
@@ -155,6 +163,7 @@ async def test_a_begin_that_times_out_gives_everything_back(sqlite_only: str) ->
         await db.disconnect()
 
 
+@on_sqlite
 async def test_writers_in_one_process_queue_instead_of_timing_out(sqlite_only: str) -> None:
     """More writers than the busy timeout could serve by polling: they queue on the lock."""
     db = PresensiDatabase(sqlite_only, timeout=5)
