@@ -26,6 +26,8 @@ from databases.interfaces import TransactionBackend
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from backend import clock
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -87,6 +89,44 @@ employees = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False, server_default="asn"),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     _ts("created_at", nullable=False),
+    # Organisation (backend/organisation.py): jabatan, its kind, echelon and atasan langsung.
+    sa.Column("position", sa.String(200), nullable=True),
+    sa.Column("position_kind", sa.String(16), nullable=True),  # struktural, fungsional, pelaksana
+    sa.Column("echelon", sa.String(8), nullable=True),  # I.a ... IV.b, NULL for none
+    sa.Column(
+        "supervisor_id",
+        sa.Integer,
+        sa.ForeignKey("employees.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+)
+
+# Acting supervisors (Plt/Plh): during [start_date, end_date] the delegate decides for the
+# supervisor. Cancelled rows are kept for the history.
+delegations = sa.Table(
+    "delegations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "supervisor_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False, index=True
+    ),
+    sa.Column("delegate_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False, index=True),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("admin_users.id"), nullable=True),
+    _ts("created_at", nullable=False),
+    _ts("cancelled_at", nullable=True),
+)
+
+# Each nonce of a signed phone request (backend/me.py) is accepted once; rows expire with the
+# signature's freshness window.
+me_nonces = sa.Table(
+    "me_nonces",
+    metadata,
+    sa.Column("nonce", sa.String(32), primary_key=True),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
 )
 
 # One row per weekday a schedule covers. unit_id NULL is the agency-wide (or global) default;
@@ -371,7 +411,7 @@ sa.Index(
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def as_utc(value: datetime) -> datetime:

@@ -94,6 +94,21 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This employee already has an absence entry on some of these days."),
     ),
+    "replayed_request": (
+        401,
+        _("This request was already sent once. Try again from the app."),
+    ),
+    "supervisor_is_self": (422, _("An employee cannot be their own supervisor.")),
+    "supervisor_cycle": (
+        422,
+        _("This supervisor would make the reporting line go round in a circle."),
+    ),
+    "unknown_supervisor": (422, _("There is no employee with the supervisor's NIP.")),
+    "supervisor_other_agency": (
+        422,
+        _("The supervisor must work in the same agency as the employee."),
+    ),
+    "delegation_to_self": (422, _("A supervisor cannot delegate to themself.")),
     "internal_error": (
         500,
         _(

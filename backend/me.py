@@ -6,16 +6,20 @@ key, so copying a header out of the phone gives at most ``MAX_SKEW`` seconds of 
     Authorization: Presensi-Device <device_id>.<ts>.<nonce>.<signature>
 
 ``signature`` is the base64url P1363 ECDSA-P256-SHA256 signature over
-``presensi/me/v1|GET /api/v1/me/checkins|<device_id>|<ts>|<nonce>``, where ``ts`` is the phone's
-estimate of the server's time in unix milliseconds. Its own context string keeps a check-in
-signature from ever being accepted here and the other way round.
+``presensi/me/v1|<METHOD> <path>|<device_id>|<ts>|<nonce>`` for a request without a body, and
+``presensi/me/v1|<METHOD> <path>|<device_id>|<ts>|<nonce>|<base64url(sha256(body))>`` for one
+with a body (``<path>`` without the query string), where ``ts`` is the phone's estimate of the
+server's time in unix milliseconds (within ``MAX_SKEW``). Each nonce is accepted once
+(``replayed_request``). Its own context string keeps a check-in signature from ever being
+accepted here and the other way round.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,7 +29,18 @@ import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from backend.db import as_utc, checkins, devices, employees, offices, utcnow
+from backend import clock
+from backend.db import (
+    CONFLICT_ERRORS,
+    as_utc,
+    checkins,
+    devices,
+    employees,
+    is_unique_violation,
+    me_nonces,
+    offices,
+    utcnow,
+)
 from backend.devices import load_public_key, verify_signature
 from backend.errors import ApiError
 from backend.openapi import ERROR_RESPONSE, json_response, ref, register
@@ -49,8 +64,15 @@ class DeviceCredential:
     nonce: str
     signature: str
 
-    def message(self, method: str, path: str) -> bytes:
-        return f"{CONTEXT}|{method} {path}|{self.device_id}|{self.ts}|{self.nonce}".encode()
+    def message(self, method: str, path: str, body: bytes = b"") -> bytes:
+        text = f"{CONTEXT}|{method} {path}|{self.device_id}|{self.ts}|{self.nonce}"
+        if body:
+            text += "|" + b64url(hashlib.sha256(body).digest())
+        return text.encode()
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def parse_authorization(header: str | None) -> DeviceCredential:
@@ -67,9 +89,15 @@ def parse_authorization(header: str | None) -> DeviceCredential:
     )
 
 
-async def authenticate(request: Request, state: AppState) -> Any:
-    """The employee whose enrolled, active phone signed this request; ApiError otherwise."""
+async def authenticate(request: Request, state: AppState, body: bytes | None = None) -> Any:
+    """The employee whose enrolled, active phone signed this request; ApiError otherwise.
+
+    ``body`` is the request's body when the caller has read it already (otherwise it is read
+    here); a non-empty body is bound to the signature by its SHA-256.
+    """
     cred = parse_authorization(request.headers.get("authorization"))
+    if body is None:
+        body = b"" if request.method in ("GET", "HEAD") else await request.body()
     person = await state.db.fetch_one(
         sa.select(
             devices.c.public_key,
@@ -87,14 +115,35 @@ async def authenticate(request: Request, state: AppState) -> Any:
     if person["revoked_at"] is not None:
         raise ApiError("device_revoked")
     key = load_public_key(json.loads(person["public_key"]))
-    if not verify_signature(key, cred.signature, cred.message("GET", request.url.path)):
+    message = cred.message(request.method, request.url.path, body)
+    if not verify_signature(key, cred.signature, message):
         raise ApiError("bad_signature")
     # Checked after the signature, so the answer does not tell strangers a device id exists.
-    if abs(time.time() - cred.ts / 1000) > MAX_SKEW:
+    now = clock.timestamp()
+    if abs(now - cred.ts / 1000) > MAX_SKEW:
         raise ApiError("stale_signature")
     if not person["active"]:
         raise ApiError("employee_inactive")
+    await claim_nonce(state, cred, now)
     return person
+
+
+async def claim_nonce(state: AppState, cred: DeviceCredential, now: float) -> None:
+    """Accept each nonce once while its signature could still be fresh (``replayed_request``)."""
+    try:
+        async with state.db.transaction():
+            await state.db.execute(me_nonces.delete().where(me_nonces.c.expires_at < int(now)))
+            await state.db.execute(
+                me_nonces.insert().values(
+                    nonce=cred.nonce,
+                    device_id=cred.device_id,
+                    expires_at=int(now) + 2 * MAX_SKEW + 1,
+                )
+            )
+    except CONFLICT_ERRORS as exc:
+        if is_unique_violation(exc):
+            raise ApiError("replayed_request") from exc
+        raise
 
 
 async def my_checkins(request: Request) -> JSONResponse:

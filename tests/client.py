@@ -7,6 +7,8 @@ that `cryptography` produces into that form before sending it.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import secrets
 import time
 from typing import Any, Protocol
@@ -88,3 +90,32 @@ class Phone:
             json=self.checkin_body(token, **kwargs),
             headers={"user-agent": self.user_agent},
         )
+
+    def me_authorization(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        *,
+        ts: int | None = None,
+        nonce: str | None = None,
+    ) -> str:
+        """The ``Authorization`` header of a signed ``/api/v1/me/...`` request (backend/me.py)."""
+        assert self.device_id, "enrol first"
+        ts = int(time.time() * 1000) if ts is None else ts
+        nonce = nonce or b64url(secrets.token_bytes(16))
+        text = f"presensi/me/v1|{method} {path.split('?')[0]}|{self.device_id}|{ts}|{nonce}"
+        if body:
+            text += "|" + b64url(hashlib.sha256(body).digest())
+        return f"Presensi-Device {self.device_id}.{ts}.{nonce}.{self.sign(text.encode())}"
+
+    def me(self, method: str, path: str, json_body: Any = None, **kwargs: Any) -> Any:
+        """Send a signed ``/api/v1/me/...`` request as the PWA does; ``json_body`` as JSON."""
+        body = b"" if json_body is None else json.dumps(json_body).encode()
+        headers = {
+            "authorization": self.me_authorization(method, path, body, **kwargs),
+            "user-agent": self.user_agent,
+        }
+        if body:
+            headers["content-type"] = "application/json"
+        return self.http.request(method, path, content=body, headers=headers)  # type: ignore[attr-defined]

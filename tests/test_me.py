@@ -148,3 +148,36 @@ def test_documented_in_openapi(client: TestClient) -> None:
             "enum"
         ]
     )
+
+
+def test_a_nonce_is_accepted_once(client: TestClient, phone: Phone) -> None:
+    header = auth(phone)
+    assert get(client, header).status_code == 200
+    response = get(client, header)
+    assert response.status_code == 401 and code_of(response) == "replayed_request"
+    # A fresh nonce from the same phone still works.
+    assert get(client, auth(phone)).status_code == 200
+
+
+def test_a_refused_signature_does_not_burn_the_nonce(client: TestClient, phone: Phone) -> None:
+    nonce = b64url(secrets.token_bytes(16))
+    impostor = Phone(client)
+    impostor.device_id = phone.device_id
+    assert code_of(get(client, impostor.me_authorization("GET", PATH, nonce=nonce))) == (
+        "bad_signature"
+    )
+    assert get(client, phone.me_authorization("GET", PATH, nonce=nonce)).status_code == 200
+
+
+def test_a_body_is_bound_to_the_signature(client: TestClient, phone: Phone) -> None:
+    """The signed text gains |base64url(sha256(body)) for a request with a body."""
+    from backend.me import DeviceCredential
+
+    cred = DeviceCredential("d_abcdefgh", 1700000000000, "n" * 22, "s" * 43)
+    assert cred.message("GET", "/x") == b"presensi/me/v1|GET /x|d_abcdefgh|1700000000000|" + (
+        b"n" * 22
+    )
+    # sha256("{}") in base64url, unpadded
+    assert cred.message("POST", "/x", b"{}").endswith(
+        b"|RBNvo1WzZ4oRRq0W9-hknpT7T8If536DEMBg9hyq_4o"
+    )
