@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
-from backend import admin, api, events, health, me, metrics
+from backend import admin, api, events, health, me, me_activities, metrics
 from backend.admin.security import AuthError, auth_error_handler
 from backend.checkin.endpoint import submit_checkin
 from backend.checkin.fastpath import FastStarlette
@@ -89,6 +89,10 @@ api_routes = [
     Route("/devices", api.enrol_device, methods=["POST"]),
     Route("/checkins", submit_checkin, methods=["POST"]),  # also in fast_routes below
     Route("/me/checkins", me.my_checkins, methods=["GET"]),
+    Route("/me/activities", me_activities.get_month, methods=["GET"]),
+    Route("/me/activities/{date}", me_activities.put_day, methods=["PUT"]),
+    Route("/me/approvals", me_activities.list_approvals, methods=["GET"]),
+    Route("/me/approvals/{id}", me_activities.decide, methods=["POST"]),
     Route("/openapi.json", api.openapi, methods=["GET"]),
 ]
 

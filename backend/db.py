@@ -50,6 +50,13 @@ agencies = sa.Table(
     sa.Column("code", sa.String(32), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False),
     _ts("created_at", nullable=False),
+    # E-Activity: echelons whose diary days are accepted without a supervisor (comma-separated).
+    sa.Column(
+        "activity_unvalidated_echelons",
+        sa.String(100),
+        nullable=False,
+        server_default="II.a,II.b",
+    ),
 )
 
 units = sa.Table(
@@ -379,11 +386,72 @@ tpp_rules = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=False),
-    sa.Column("code", sa.String(16), nullable=False),
+    sa.Column("code", sa.String(32), nullable=False),
     sa.Column("basis_points", sa.Integer, nullable=False),
     sa.Column("updated_by", sa.String(100), nullable=False),
     _ts("updated_at", nullable=False),
     sa.UniqueConstraint("agency_id", "code", name="uq_tpp_rules_agency_code"),
+)
+
+# --- E-Activity (backend/activities.py): the daily diary, validated by the supervisor ---
+
+# One row per employee and working day; entries are replaced as a whole on each save.
+activity_days = sa.Table(
+    "activity_days",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    # draft / submitted / approved / returned / rejected / accepted_auto
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("minutes", sa.Integer, nullable=False, server_default="0"),  # claimed
+    sa.Column("approved_minutes", sa.Integer, nullable=True),  # validated
+    _ts("submitted_at", nullable=True),
+    # The last working day the supervisor has; afterwards the day escalates.
+    sa.Column("validation_due", sa.Date, nullable=True),
+    # A returned day may be resubmitted until this working day.
+    sa.Column("resubmit_until", sa.Date, nullable=True),
+    _ts("decided_at", nullable=True),
+    sa.Column("decided_by", sa.String(100), nullable=True),  # "employee:<nip>" / "admin:<id>"
+    sa.Column("note", sa.String(1000), nullable=False, server_default=""),
+    _ts("updated_at", nullable=False),
+    sa.UniqueConstraint("employee_id", "day", name="uq_activity_days_employee_day"),
+    sa.Index("ix_activity_days_status_day", "status", "day"),
+    sa.Index("ix_activity_days_day", "day"),
+)
+
+activity_entries = sa.Table(
+    "activity_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "activity_day_id",
+        sa.Integer,
+        sa.ForeignKey("activity_days.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("position", sa.SmallInteger, nullable=False),
+    sa.Column("start_time", sa.Time, nullable=False),
+    sa.Column("end_time", sa.Time, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("output_quantity", sa.Float, nullable=False),
+    sa.Column("output_unit", sa.String(50), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=True),
+)
+
+# SKP work targets: imported by an operator per employee and year.
+skp_targets = sa.Table(
+    "skp_targets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("year", sa.SmallInteger, nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+    _ts("updated_at", nullable=False),
+    sa.UniqueConstraint("employee_id", "year", "target_id", name="uq_skp_targets_employee_year"),
 )
 
 # Attempt counters shared by every server process on PostgreSQL (backend/ratelimit.py): one row

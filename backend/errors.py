@@ -109,6 +109,78 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         _("The supervisor must work in the same agency as the employee."),
     ),
     "delegation_to_self": (422, _("A supervisor cannot delegate to themself.")),
+    "activity_times_inverted": (
+        422,
+        _("An entry of the day ends before it starts: check its start and end times."),
+    ),
+    "activity_overlap": (
+        422,
+        _("Two entries of the day overlap: one must end before the next starts."),
+    ),
+    "activity_not_working_day": (
+        422,
+        _(
+            "This day is a holiday or not a working day for you, and you have no rostered shift on it."
+        ),
+    ),
+    "activity_future_day": (
+        422,
+        _("A diary can be written only for today or an earlier day."),
+    ),
+    "activity_description_length": (
+        422,
+        _("Each description must be 10 to 1,000 characters long."),
+    ),
+    "activity_quantity_invalid": (
+        422,
+        _("The output quantity must be a number greater than 0."),
+    ),
+    "activity_unit_invalid": (
+        422,
+        _("Give the output's unit (e.g. surat, laporan), at most 50 characters."),
+    ),
+    "activity_unknown_target": (
+        422,
+        _("This SKP target is not among your work targets for the year."),
+    ),
+    "activity_empty": (
+        422,
+        _("Add at least one activity before submitting the day."),
+    ),
+    "activity_locked": (
+        409,
+        _("This day has already been validated and can no longer be changed."),
+    ),
+    "activity_awaiting_validation": (
+        409,
+        _(
+            "This day is waiting for your supervisor's decision; you can change it only after it is returned."
+        ),
+    ),
+    "activity_deadline_passed": (
+        422,
+        _(
+            "The deadline for this day has passed: a diary can be submitted only a few working days after the day."
+        ),
+    ),
+    "activity_not_supervised": (
+        403,
+        _("You do not validate this employee's diary, so you cannot decide this day."),
+    ),
+    "activity_not_submitted": (
+        409,
+        _("This day is not waiting for a decision (it was already decided or changed)."),
+    ),
+    "activity_note_required": (
+        422,
+        _(
+            "Write a note for the employee when returning or rejecting a day, or accepting fewer minutes."
+        ),
+    ),
+    "activity_minutes_invalid": (
+        422,
+        _("The accepted minutes must be more than 0 and at most the minutes claimed."),
+    ),
     "internal_error": (
         500,
         _(

@@ -128,6 +128,34 @@ SETTINGS: tuple[Setting, ...] = (
         "Asia/Jakarta",
         "Time zone for new offices: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT).",
     ),
+    Setting(
+        "ACTIVITY_DEADLINE_DAYS",
+        int,
+        3,
+        "Working days after a day during which its activity diary can still be submitted "
+        "(later: `activity_deadline_passed`); a returned day gets as many again from its return.",
+    ),
+    Setting(
+        "ACTIVITY_VALIDATION_DAYS",
+        int,
+        5,
+        "Working days a supervisor has to decide a submitted diary day; an undecided day then "
+        "escalates to the supervisor's own supervisor (and the unit operator's console).",
+    ),
+    Setting(
+        "ACTIVITY_BREAK_MINUTES",
+        int,
+        60,
+        "Break minutes taken off each scheduled day when the month's effective working minutes "
+        "are counted (Monday–Thursday and rostered shifts).",
+    ),
+    Setting(
+        "ACTIVITY_FRIDAY_BREAK_MINUTES",
+        int,
+        90,
+        "Break minutes taken off a Friday (Friday prayer); with the default week this gives the "
+        "37.5 hours of Perpres 21/2023.",
+    ),
 )
 
 
@@ -150,6 +178,10 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     default_timezone: str = "Asia/Jakarta"
+    activity_deadline_days: int = 3
+    activity_validation_days: int = 5
+    activity_break_minutes: int = 60
+    activity_friday_break_minutes: int = 90
 
     @property
     def is_sqlite(self) -> bool:
@@ -238,6 +270,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for name in ("QR_PERIOD", "QR_GRACE_WINDOWS", "ENROLMENT_CODE_TTL", "MAX_BODY_BYTES"):
         if raw[name] < (0 if name == "QR_GRACE_WINDOWS" else 1):
             raise ValueError(f"{ENV_PREFIX}{name} must be positive, got {raw[name]}")
+    for name in (
+        "ACTIVITY_DEADLINE_DAYS",
+        "ACTIVITY_VALIDATION_DAYS",
+        "ACTIVITY_BREAK_MINUTES",
+        "ACTIVITY_FRIDAY_BREAK_MINUTES",
+    ):
+        if raw[name] < 0:
+            raise ValueError(f"{ENV_PREFIX}{name} must be 0 or more, got {raw[name]}")
     if raw["SIGNATURE_HELPERS"] < 0:
         raise ValueError(f"{ENV_PREFIX}SIGNATURE_HELPERS must be 0 or more")
     return Settings(
@@ -258,4 +298,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=raw["LOG_LEVEL"].lower(),
         log_format=_log_format(raw["LOG_FORMAT"]),
         default_timezone=raw["DEFAULT_TIMEZONE"],
+        activity_deadline_days=raw["ACTIVITY_DEADLINE_DAYS"],
+        activity_validation_days=raw["ACTIVITY_VALIDATION_DAYS"],
+        activity_break_minutes=raw["ACTIVITY_BREAK_MINUTES"],
+        activity_friday_break_minutes=raw["ACTIVITY_FRIDAY_BREAK_MINUTES"],
     )
