@@ -20,7 +20,7 @@ from typing import IO
 from openpyxl import Workbook
 from starlette.responses import StreamingResponse
 
-from backend import absences, csvsafe, tpp
+from backend import absences, activity_recap, csvsafe, tpp
 from backend.i18n import LazyText, gettext
 from backend.i18n import gettext_lazy as _
 from backend.presence import LogRow
@@ -80,6 +80,10 @@ def monthly_table(
     """One row per employee: the counts, the attendance rate (%) and the TPP deduction (%)."""
     columns = [gettext(lang, "No."), "NIP", gettext(lang, "Name"), gettext(lang, "Unit")]
     columns += [_t(lang, label) for _key, label in COUNT_COLUMNS]
+    # The diary's columns (when attached) come before the two last ones, which stay last.
+    diary = any(activity_recap.summary_of(emp) for emp in recap.employees)
+    if diary:
+        columns += [_t(lang, label) for label in ACTIVITY_COLUMNS]
     columns += [gettext(lang, "Attendance %"), gettext(lang, "TPP deduction %")]
     rows: list[list[Cell]] = []
     for i, emp in enumerate(recap.employees, 1):
@@ -87,9 +91,33 @@ def monthly_table(
         due = counts["present"] + counts["absent"]
         row: list[Cell] = [i, emp.nip, emp.name, emp.unit_name]
         row += [counts[key] for key, _label in COUNT_COLUMNS]
+        if diary:
+            row += activity_cells(emp)
         row += [_rate(counts["present"] / due if due else None), tpp.total(emp, rules) / 100]
         rows.append(row)
     return columns, rows
+
+
+ACTIVITY_COLUMNS: list[LazyText] = [
+    _("Activity days submitted"),
+    _("Activity days approved"),
+    _("Validated minutes"),
+    _("Effective working minutes"),
+    _("Activity %"),
+]
+
+
+def activity_cells(emp: EmployeeRecap) -> list[Cell]:
+    summary = activity_recap.summary_of(emp)
+    if summary is None:
+        return [None] * len(ACTIVITY_COLUMNS)
+    return [
+        summary.submitted_days,
+        summary.approved_days,
+        summary.validated_minutes,
+        summary.effective_minutes,
+        summary.percent,
+    ]
 
 
 def tpp_detail_table(

@@ -214,6 +214,8 @@ class EmployeeRecap:
     unit_id: int
     unit_name: str
     days: list[Day] = field(default_factory=list)
+    # The diary's summary for the period (backend/activity_recap.py), when attached.
+    activity: Any = None
 
     def counts(self) -> Counter[str]:
         """Per status, per TL/PSW category, missing_in/missing_out, and ``scheduled``."""

@@ -13,7 +13,7 @@ from datetime import date
 import sqlalchemy as sa
 from databases import Database
 
-from backend import audit
+from backend import activity_recap, audit
 from backend.db import insert_or_lock, tpp_rules, utcnow
 from backend.errors import ApiError
 from backend.i18n import LazyText
@@ -33,7 +33,13 @@ DEFAULT_RULES: dict[str, int] = {
     "missing_in": 150,
     "missing_out": 150,
     "absent": 300,
+    # E-Activity (backend/activity_recap.py): per full percentage point of validated minutes
+    # below the threshold, a percentage itself (0: off).
+    "activity_shortfall": 50,
+    "activity_threshold": 0,
 }
+# Codes that are settings of a deduction rather than deductions.
+PARAMETERS = frozenset({"activity_threshold"})
 LABELS: dict[str, LazyText] = {
     "TL1": _("Late 1–30 minutes (TL1)"),
     "TL2": _("Late 31–60 minutes (TL2)"),
@@ -46,6 +52,10 @@ LABELS: dict[str, LazyText] = {
     "missing_in": _("No check-in"),
     "missing_out": _("No check-out"),
     "absent": _("Absent without reason"),
+    "activity_shortfall": _(
+        "Per percentage point of validated activity minutes below the threshold"
+    ),
+    "activity_threshold": _("Activity threshold: validated share of the working minutes (0 = off)"),
 }
 
 
@@ -83,7 +93,23 @@ def deductions(recap: EmployeeRecap, rules: dict[str, int]) -> Tpp:
             points = rules.get(code, DEFAULT_RULES[code])
             if points:
                 found.append(Deduction(day.day, code, points, refs))
+    shortfall = activity_shortfall(recap, rules)
+    if shortfall is not None:
+        found.append(shortfall)
     return Tpp(tuple(found))
+
+
+def activity_shortfall(recap: EmployeeRecap, rules: dict[str, int]) -> Deduction | None:
+    """The month's diary deduction, dated the period's last day, when the recap has the diary's
+    summary and the agency set a threshold."""
+    summary = activity_recap.summary_of(recap)
+    if summary is None:
+        return None
+    points = summary.points_below(rules.get("activity_threshold", 0))
+    per_point = rules.get("activity_shortfall", DEFAULT_RULES["activity_shortfall"])
+    if not points or not per_point:
+        return None
+    return Deduction(summary.last_day, "activity_shortfall", points * per_point, (summary.ref,))
 
 
 def total(recap: EmployeeRecap, rules: dict[str, int]) -> int:
@@ -101,6 +127,9 @@ def total(recap: EmployeeRecap, rules: dict[str, int]) -> int:
                 points += rules.get("missing_in", DEFAULT_RULES["missing_in"])
             if day.missing_out:
                 points += rules.get("missing_out", DEFAULT_RULES["missing_out"])
+    shortfall = activity_shortfall(recap, rules)
+    if shortfall is not None:
+        points += shortfall.basis_points
     return min(CAP, points)
 
 

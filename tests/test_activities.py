@@ -72,9 +72,7 @@ def fixed_clock() -> Iterator[None]:
 
 
 def _ids(client: TestClient) -> list[int]:
-    rows = run(
-        client, app_db(client).fetch_all, sa.select(employees.c.id).order_by(employees.c.id)
-    )
+    rows = run(client, app_db(client).fetch_all, sa.select(employees.c.id).order_by(employees.c.id))
     return [r["id"] for r in rows]
 
 

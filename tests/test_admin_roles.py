@@ -134,6 +134,7 @@ API: list[tuple[str, str, set[str]]] = [
     ("PATCH", "/displays/1", WRITERS),
     ("POST", "/displays/1/pairing-code", WRITERS),
     ("GET", "/audit", ORG),
+    ("GET", "/recaps/monthly", ALL),
     ("POST", "/displays/1/revoke", WRITERS),
 ]
 

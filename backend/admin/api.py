@@ -34,6 +34,7 @@ from backend.admin import (
     fields,
     offices,
     phones,
+    recaps,
     scope,
     units,
 )
@@ -422,6 +423,7 @@ routes: list[BaseRoute] = [
     ),
     Route("/displays/{display_id:id}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
     Route("/audit", endpoint(ORG_ADMINS, list_audit), methods=GET),
+    Route("/recaps/monthly", endpoint(READERS, recaps.monthly_api), methods=GET),
 ]
 
 
@@ -460,6 +462,9 @@ SUMMARIES: dict[tuple[str, str], str] = {
     "another computer)",
     ("POST", "/displays/{display_id}/revoke"): "Revoke a display for good",
     ("GET", "/audit"): "The audit log (action prefix, actor, target, from, to dates)",
+    ("GET", "/recaps/monthly"): "The monthly recap (month=YYYY-MM, unit): per employee counts, "
+    "attendance %, the diary (days submitted/approved, validated and effective minutes, %) and "
+    "the itemised TPP deductions",
 }
 
 

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend import exports, recaps, tpp
+from backend import activity_recap, exports, recaps, tpp
 from backend.admin import charts, fields
 from backend.admin.pages import render
 from backend.admin.security import READERS, Principal, require_role
@@ -82,14 +82,25 @@ def now(request: Request) -> datetime:
     return moment
 
 
-async def _recap(request: Request, scope: Scope) -> recaps.Recap:
-    return await recaps.compute(
-        AppState.of(request).db,
+async def _recap(request: Request, scope: Scope, *, diary: bool = False) -> recaps.Recap:
+    state = AppState.of(request)
+    recap = await recaps.compute(
+        state.db,
         agency_id=scope.agency_id,
         unit_id=scope.unit_id,
         start=scope.start,
         end=scope.end,
         now=now(request),
+    )
+    if diary:  # the monthly recap: the diary's columns and its TPP deduction
+        await activity_recap.attach(state.db, recap, breaks(state))
+    return recap
+
+
+def breaks(state: AppState) -> tuple[int, int]:
+    return (
+        state.settings.activity_break_minutes,
+        state.settings.activity_friday_break_minutes,
     )
 
 
@@ -128,7 +139,7 @@ def arrival_chart(recap: recaps.Recap, lang: str) -> Markup:
 async def monthly_page(request: Request) -> Response:
     me = await require_role(request, READERS)
     scope = await resolve_scope(request, me, monthly=True)
-    recap = await _recap(request, scope)
+    recap = await _recap(request, scope, diary=True)
     rules = await tpp.rules_for(AppState.of(request).db, scope.agency_id)
     lang = current_language.get()
     columns, rows = exports.monthly_table(recap, rules, lang)
@@ -180,7 +191,7 @@ async def _units(request: Request, agency_id: int, me: Principal) -> list[Any]:
 async def monthly_export(request: Request, fmt: str) -> Response:
     me = await require_role(request, READERS)
     scope = await resolve_scope(request, me, monthly=True)
-    recap = await _recap(request, scope)
+    recap = await _recap(request, scope, diary=True)
     rules = await tpp.rules_for(AppState.of(request).db, scope.agency_id)
     lang = current_language.get()
     header = _header(recap, scope, lang)
@@ -235,3 +246,50 @@ async def daily_csv(request: Request) -> Response:
 
 async def daily_xlsx(request: Request) -> Response:
     return await daily_export(request, "xlsx")
+
+
+async def monthly_api(request: Request, me: Principal) -> dict[str, Any]:
+    """``GET /api/v1/admin/recaps/monthly?month=&unit=``: the monthly recap as JSON, with each
+    employee's counts, diary summary and itemised TPP deductions."""
+    scope = await resolve_scope(request, me, monthly=True)
+    recap = await _recap(request, scope, diary=True)
+    rules = await tpp.rules_for(AppState.of(request).db, scope.agency_id)
+    return {
+        "agency": recap.agency_name,
+        "unit": recap.unit_name,
+        "month": f"{scope.start:%Y-%m}",
+        "employees": [_employee_json(emp, rules) for emp in recap.employees],
+    }
+
+
+def _employee_json(emp: recaps.EmployeeRecap, rules: dict[str, int]) -> dict[str, Any]:
+    counts = emp.counts()
+    rate = emp.rate()
+    summary = activity_recap.summary_of(emp)
+    found = tpp.deductions(emp, rules)
+    return {
+        "nip": emp.nip,
+        "name": emp.name,
+        "unit": emp.unit_name,
+        "counts": dict(sorted(counts.items())),
+        "attendance_percent": None if rate is None else round(100 * rate, 2),
+        "activity": None
+        if summary is None
+        else {
+            "submitted_days": summary.submitted_days,
+            "approved_days": summary.approved_days,
+            "validated_minutes": summary.validated_minutes,
+            "effective_minutes": summary.effective_minutes,
+            "percent": summary.percent,
+        },
+        "tpp_deduction_percent": found.total / 100,
+        "deductions": [
+            {
+                "date": d.day.isoformat(),
+                "code": d.code,
+                "percent": d.basis_points / 100,
+                "refs": list(d.refs),
+            }
+            for d in found.deductions
+        ],
+    }
