@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from backend.admin import (
     absences,
+    activities,
     agencies,
     api,
     audit,
@@ -78,6 +79,13 @@ routes: list[BaseRoute] = [
     Route("/monitor/today.json", monitor.summary_json, methods=GET),
     Route("/monitor/stream", monitor.stream, methods=GET),
     Route("/recaps/monthly", recaps.monthly_page, methods=GET),
+    # E-Activity (issue 13)
+    Route("/activities", activities.overview_page, methods=GET),
+    Route("/activities/approve", activities.bulk_approve, methods=POST),
+    Route("/activities.csv", activities.export_csv, methods=GET),
+    Route("/activities.xlsx", activities.export_xlsx, methods=GET),
+    Route("/activities/targets", activities.targets_page, methods=BOTH),
+    Route("/activities/employees/{employee_id:id}", activities.employee_page, methods=GET),
     Route("/recaps/monthly.csv", recaps.monthly_csv, methods=GET),
     Route("/recaps/monthly.xlsx", recaps.monthly_xlsx, methods=GET),
     Route("/recaps/daily", recaps.daily_page, methods=GET),
