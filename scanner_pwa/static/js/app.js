@@ -7,6 +7,7 @@ import { closeCamera, openCamera, setTorch } from './camera.js';
 import { onQueue, signScan, startQueue, submit } from './checkin.js';
 import { createKey, supported } from './crypto.js';
 import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder } from './decoder.js';
+import { flush as flushDiary, setUpDiary, showDiary } from './diary.js';
 import { showHistory } from './history.js';
 import { showResult } from './result.js';
 import { forgetDevice, loadDevice, saveDevice } from './store.js';
@@ -27,12 +28,14 @@ const els = {
   scanStatus: document.getElementById('scan-status'),
   torch: document.getElementById('torch'),
   openHistory: document.getElementById('open-history'),
+  openDiary: document.getElementById('open-diary'),
+  diaryBack: document.getElementById('diary-back'),
   resultHistory: document.getElementById('result-history'),
   scanAgain: document.getElementById('scan-again'),
   historyBack: document.getElementById('history-back'),
   queueBanner: document.getElementById('queue-banner'),
 };
-const SCREENS = ['loading', 'enrol', 'scan', 'result', 'history'];
+const SCREENS = ['loading', 'enrol', 'scan', 'result', 'history', 'diary'];
 // The server no longer accepts this phone's key: only a new enrolment helps.
 const DEVICE_GONE = new Set(['unknown_device', 'device_revoked', 'bad_signature']);
 
@@ -258,6 +261,19 @@ async function openHistory() {
   await forgetIfGone(await showHistory(device));
 }
 
+// -- activity diary (Kegiatan) -------------------------------------------------------------
+
+/** Days submitted offline earlier go out as soon as the app starts with signal. */
+function showDiaryPending() {
+  flushDiary(device).catch(() => null);
+}
+
+async function openDiary() {
+  if (!device) return showEnrol();
+  show('diary');
+  await forgetIfGone(await showDiary(device));
+}
+
 // -- start ----------------------------------------------------------------------------------
 
 function relabel() {
@@ -304,6 +320,9 @@ async function boot() {
   els.historyBack.addEventListener('click', () => startScan());
   els.openHistory.addEventListener('click', openHistory);
   els.resultHistory.addEventListener('click', openHistory);
+  els.openDiary.addEventListener('click', openDiary);
+  els.diaryBack.addEventListener('click', () => startScan());
+  setUpDiary();
   window.addEventListener('hashchange', () => follow(readFragment()));
   window.addEventListener('online', () => {
     clockSynced = syncClock();
@@ -314,6 +333,7 @@ async function boot() {
   device = supported() ? ((await loadDevice()) ?? null) : null;
   onQueue(onQueueChange);
   startQueue();
+  if (device) showDiaryPending();
   onDecoderProgress(showProgress);
   await follow(wanted);
   // The first screen is up: now bring the fallback decoder into the app's cache (a phone
