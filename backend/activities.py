@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -58,7 +58,7 @@ MAX_QUANTITY = 1_000_000
 BODY_LIMIT = 96 * 1024  # 48 entries of 1,000 characters (some multi-byte) and their fields
 APPROVAL_PREFIX = "activity-"
 # How far ahead the calendar is read to find the validation deadline's working day.
-_LOOKAHEAD = timedelta(days=45)
+_LOOKAHEAD = timedelta(days=31)
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -314,9 +314,10 @@ async def save_day(
     day: date,
     entries: Sequence[EntryIn],
     submit: bool,
+    claim: Callable[[Any], Awaitable[None]] | None = None,
 ) -> Saved:
     """Store the day's entries as a whole (a draft, or submitted); nothing is written when any
-    rule refuses."""
+    rule refuses. ``claim`` (the request's nonce) runs first inside the write transaction."""
     who = await person(db, employee_id)
     today = who.today()
     if day > today:
@@ -335,6 +336,8 @@ async def save_day(
     minutes = sum(e.minutes for e in entries)
     now = utcnow()
     async with db.transaction():
+        if claim is not None:
+            await claim(db)
         created, row = await _lock_day(db, employee_id, day, now)
         status = Status(row["status"])
         if status in FINAL:
@@ -365,22 +368,23 @@ async def save_day(
             await db.execute(
                 activity_entries.delete().where(activity_entries.c.activity_day_id == row["id"])
             )
-        if entries:
-            await db.execute_many(
-                activity_entries.insert(),
-                [
-                    {
-                        "activity_day_id": row["id"],
-                        "position": i,
-                        "start_time": e.start,
-                        "end_time": e.end,
-                        "description": e.description,
-                        "output_quantity": e.output_quantity,
-                        "output_unit": e.output_unit,
-                        "target_id": e.target_id,
-                    }
-                    for i, e in enumerate(entries)
-                ],
+        if entries:  # one statement for the whole day
+            await db.execute(
+                activity_entries.insert().values(
+                    [
+                        {
+                            "activity_day_id": row["id"],
+                            "position": i,
+                            "start_time": e.start,
+                            "end_time": e.end,
+                            "description": e.description,
+                            "output_quantity": e.output_quantity,
+                            "output_unit": e.output_unit,
+                            "target_id": e.target_id,
+                        }
+                        for i, e in enumerate(entries)
+                    ]
+                )
             )
         final = values.get("status", status.value)
     return Saved(day, final, minutes)

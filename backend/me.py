@@ -95,6 +95,16 @@ async def authenticate(request: Request, state: AppState, body: bytes | None = N
     ``body`` is the request's body when the caller has read it already (otherwise it is read
     here); a non-empty body is bound to the signature by its SHA-256.
     """
+    person, cred, now = await verify(request, state, body)
+    await claim_nonce(state, cred, now)
+    return person
+
+
+async def verify(
+    request: Request, state: AppState, body: bytes | None = None
+) -> tuple[Any, DeviceCredential, float]:
+    """``authenticate`` without claiming the nonce: the caller claims it with
+    ``claim_nonce_in`` inside its own write transaction (one commit instead of two)."""
     cred = parse_authorization(request.headers.get("authorization"))
     if body is None:
         body = b"" if request.method in ("GET", "HEAD") else await request.body()
@@ -124,22 +134,27 @@ async def authenticate(request: Request, state: AppState, body: bytes | None = N
         raise ApiError("stale_signature")
     if not person["active"]:
         raise ApiError("employee_inactive")
-    await claim_nonce(state, cred, now)
-    return person
+    return person, cred, now
 
 
 async def claim_nonce(state: AppState, cred: DeviceCredential, now: float) -> None:
     """Accept each nonce once while its signature could still be fresh (``replayed_request``)."""
+    async with state.db.transaction():
+        await claim_nonce_in(state.db, cred, now)
+
+
+async def claim_nonce_in(conn: Any, cred: DeviceCredential, now: float) -> None:
+    """``claim_nonce`` inside the caller's write transaction; a replay raises
+    ``replayed_request`` and so rolls the whole transaction back."""
     try:
-        async with state.db.transaction():
-            await state.db.execute(me_nonces.delete().where(me_nonces.c.expires_at < int(now)))
-            await state.db.execute(
-                me_nonces.insert().values(
-                    nonce=cred.nonce,
-                    device_id=cred.device_id,
-                    expires_at=int(now) + 2 * MAX_SKEW + 1,
-                )
+        await conn.execute(me_nonces.delete().where(me_nonces.c.expires_at < int(now)))
+        await conn.execute(
+            me_nonces.insert().values(
+                nonce=cred.nonce,
+                device_id=cred.device_id,
+                expires_at=int(now) + 2 * MAX_SKEW + 1,
             )
+        )
     except CONFLICT_ERRORS as exc:
         if is_unique_violation(exc):
             raise ApiError("replayed_request") from exc

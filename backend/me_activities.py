@@ -17,15 +17,18 @@ from starlette.responses import JSONResponse
 from backend import activities
 from backend.checkin.endpoint import receive_json
 from backend.errors import ApiError
-from backend.me import CONTEXT, MAX_SKEW, SCHEME, authenticate
+from backend.me import CONTEXT, MAX_SKEW, SCHEME, authenticate, claim_nonce_in, verify
 from backend.openapi import ERROR_RESPONSE, json_body, json_response, ref, register
 from backend.state import AppState
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-async def _signed_json(request: Request, state: AppState, limit: int) -> tuple[Any, Any]:
-    """The request's JSON and its signer; the raw body is kept for the signature check."""
+async def _signed_json(
+    request: Request, state: AppState, limit: int, *, claim_later: bool = False
+) -> tuple[Any, Any, Any]:
+    """The request's JSON, its signer, and (with ``claim_later``) the nonce claim for the
+    caller's write transaction; the raw body is kept for the signature check."""
     chunks: list[bytes] = []
 
     async def receive() -> Any:
@@ -34,13 +37,21 @@ async def _signed_json(request: Request, state: AppState, limit: int) -> tuple[A
         return message
 
     data = await receive_json(request.scope["headers"], receive, limit)
-    person = await authenticate(request, state, b"".join(chunks))
-    return data, person
+    if not claim_later:
+        return data, await authenticate(request, state, b"".join(chunks)), None
+    person, cred, now = await verify(request, state, b"".join(chunks))
+
+    async def claim(conn: Any) -> None:
+        await claim_nonce_in(conn, cred, now)
+
+    return data, person, claim
 
 
 async def put_day(request: Request) -> JSONResponse:
     state = AppState.of(request)
-    data, person = await _signed_json(request, state, activities.BODY_LIMIT)
+    data, person, claim = await _signed_json(
+        request, state, activities.BODY_LIMIT, claim_later=True
+    )
     day = activities.parse_day(request.path_params["date"])
     if not isinstance(data, dict) or set(data) - {"entries", "submit"}:
         raise ApiError("invalid_request", detail="expected {entries, submit}")
@@ -55,6 +66,7 @@ async def put_day(request: Request) -> JSONResponse:
         day=day,
         entries=entries,
         submit=submit,
+        claim=claim,
     )
     return JSONResponse(saved.as_json(), headers=_NO_STORE)
 
@@ -81,7 +93,7 @@ async def list_approvals(request: Request) -> JSONResponse:
 
 async def decide(request: Request) -> JSONResponse:
     state = AppState.of(request)
-    data, person = await _signed_json(request, state, state.settings.max_body_bytes)
+    data, person, _claim = await _signed_json(request, state, state.settings.max_body_bytes)
     day_id = activities.parse_approval_id(request.path_params["id"])
     if day_id is None:
         raise ApiError("not_found")

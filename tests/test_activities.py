@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -396,3 +397,19 @@ def test_bad_month_and_date(client: TestClient, org: dict[str, Any]) -> None:
     assert code(signed(staff, "GET", "/api/v1/me/activities")) == "invalid_request"
     bad = signed(staff, "PUT", "/api/v1/me/activities/2026-02-30", {"entries": []})
     assert code(bad) == "invalid_request"
+
+
+def test_a_replayed_put_is_refused_and_changes_nothing(
+    client: TestClient, org: dict[str, Any]
+) -> None:
+    staff = org["phones"]["staff"]
+    path = f"/api/v1/me/activities/{FRIDAY.isoformat()}"
+    body = json.dumps({"entries": [entry()], "submit": False}).encode()
+    header = staff.me_authorization("PUT", path, body, ts=int(clock.timestamp() * 1000))
+    headers = {"authorization": header, "content-type": "application/json"}
+    assert client.put(path, content=body, headers=headers).json()["status"] == "draft"
+    assert put(staff, FRIDAY, [entry("13:00", "14:00")], submit=False).status_code == 200
+    replay = client.put(path, content=body, headers=headers)
+    assert code(replay) == "replayed_request"
+    month = signed(staff, "GET", "/api/v1/me/activities?month=2026-11").json()
+    assert [e["start"] for e in month["days"][0]["entries"]] == ["13:00"]
