@@ -96,3 +96,32 @@ def test_skp_import(client: TestClient, org: dict[str, Any]) -> None:
     assert upload(f"nip,target_id,description\n{nip},SKP-3,Rapat\n").status_code == 200
     rows = run(client, app_db(client).fetch_all, sa.select(skp_targets.c.target_id))
     assert [r["target_id"] for r in rows] == ["SKP-3"]  # the year's targets are replaced
+
+
+def test_the_agency_sets_its_unvalidated_echelons(client: TestClient, org: dict[str, Any]) -> None:
+    import re
+
+    from backend.admin.agencies import unvalidated_echelons
+    from backend.db import agencies
+
+    assert unvalidated_echelons(" II.a, IIb ,ii.a") == "II.a,II.b"
+    assert unvalidated_echelons("") == ""
+    make_admins(client)
+    assert sign_in(client, "super_admin").status_code == 303
+    agency = run(client, app_db(client).fetch_val, sa.select(agencies.c.id))
+    page = client.get(f"/admin/agencies/{agency}").text
+    form = dict(re.findall(r'name="(csrf_token|version|code|name)" [^>]*value="([^"]*)"', page))
+    bad = client.post(
+        f"/admin/agencies/{agency}", data={**form, "activity_unvalidated_echelons": "V.z"}
+    )
+    assert bad.status_code == 400
+    done = client.post(
+        f"/admin/agencies/{agency}",
+        data={**form, "activity_unvalidated_echelons": "I.a, I.b"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    stored = run(
+        client, app_db(client).fetch_val, sa.select(agencies.c.activity_unvalidated_echelons)
+    )
+    assert stored == "I.a,I.b"

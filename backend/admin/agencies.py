@@ -16,6 +16,8 @@ from backend.admin.security import ORG_ADMINS, SUPER, Principal, request_ip, req
 from backend.admin.units import FIELDS
 from backend.db import agencies, utcnow
 from backend.employees import ValidationError
+from backend.errors import ApiError
+from backend.organisation import normalise_echelon
 from backend.state import AppState
 
 VIEWERS = (*ORG_ADMINS, "leader")
@@ -33,6 +35,19 @@ def query(me: Principal, q: str = "") -> sa.Select[Any]:
     return stmt
 
 
+def unvalidated_echelons(text: str) -> str:
+    """ "II.a, IIb" -> "II.a,II.b": the echelons whose diaries are accepted without validation."""
+    found = []
+    for part in text.split(","):
+        try:
+            echelon = normalise_echelon(part)
+        except ApiError:
+            raise ValidationError("unknown echelon {echelon}", echelon=part.strip()) from None
+        if echelon and echelon not in found:
+            found.append(echelon)
+    return ",".join(found)
+
+
 async def save(
     db: Database,
     me: Principal,
@@ -47,6 +62,10 @@ async def save(
         "code": fields.code(data.get("code")),
         "name": fields.text(data.get("name"), fields.NAME),
     }
+    if data.get("activity_unvalidated_echelons") is not None:
+        values["activity_unvalidated_echelons"] = unvalidated_echelons(
+            str(data["activity_unvalidated_echelons"])
+        )
     async with db.transaction():
         if agency_id is not None:
             await versions.check(db, agencies, agency_id, expected, scope.agencies(me))
