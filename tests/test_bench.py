@@ -56,3 +56,20 @@ def test_the_checkin_bench_open_loop_reports_its_rate() -> None:
     assert re.search(r"latency at the rate: p50 [\d.]+ ms +p99 [\d.]+ ms +max", out), out
     stored = re.search(r"rows in database: +(\d+) +acknowledged new: (\d+)", out)
     assert stored and stored.group(1) == stored.group(2) and int(stored.group(1)) > 0, out
+
+
+@pytest.mark.slow
+def test_the_activities_bench_reports_every_phase() -> None:
+    out = run(
+        str(BENCH / "activities"),
+        "-n=30",
+        "--rate=15",
+        "--approve-rate=20",
+        "--checkin-rate=5",
+        "--baseline-seconds=1",
+        "-c=8",
+    )
+    assert re.search(r"diaries: +30 of 30 submitted in [\d.]+s", out), out
+    assert re.search(r"diary latency: +p50 [\d.]+ ms +p99 [\d.]+ ms", out), out
+    assert re.search(r"check-ins: +p99 alone [\d.]+ ms", out), out
+    assert "'approved': 30, 'entries': 150" in out, out
