@@ -94,6 +94,10 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This employee already has an absence entry on some of these days."),
     ),
+    "apel_overlaps": (
+        409,
+        _("This office already holds an apel at an overlapping time."),
+    ),
     "internal_error": (
         500,
         _(

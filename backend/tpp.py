@@ -33,6 +33,7 @@ DEFAULT_RULES: dict[str, int] = {
     "missing_in": 150,
     "missing_out": 150,
     "absent": 300,
+    "apel_absent": 250,  # per apel session missed
 }
 LABELS: dict[str, LazyText] = {
     "TL1": _("Late 1–30 minutes (TL1)"),
@@ -46,6 +47,7 @@ LABELS: dict[str, LazyText] = {
     "missing_in": _("No check-in"),
     "missing_out": _("No check-out"),
     "absent": _("Absent without reason"),
+    "apel_absent": _("Missed apel (per session)"),
 }
 
 
@@ -54,7 +56,9 @@ class Deduction:
     day: date
     code: str
     basis_points: int
-    refs: tuple[str, ...]  # "scan:<id>" / "correction:<id>"; empty for a day with no scan
+    # "scan:<id>" / "correction:<id>"; "apel:<id>" for the apel session missed; empty for a
+    # day with no scan
+    refs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,9 @@ def total(recap: EmployeeRecap, rules: dict[str, int]) -> int:
                 points += rules.get("missing_in", DEFAULT_RULES["missing_in"])
             if day.missing_out:
                 points += rules.get("missing_out", DEFAULT_RULES["missing_out"])
+        for mark in day.apel:
+            if mark.status == "missed":
+                points += rules.get("apel_absent", DEFAULT_RULES["apel_absent"])
     return min(CAP, points)
 
 
