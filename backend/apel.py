@@ -76,8 +76,9 @@ class Session:
         local = instant.astimezone(self.tz)
         if not self.occurs_on(local.date()) or not self.start <= local.time() < self.end:
             return False
-        at = instant.astimezone(UTC)
-        return self.created_at <= at and (self.deleted_at is None or at < self.deleted_at)
+        # No check of created_at: a session's code cannot be shown before it exists, and one
+        # scheduled for now is shown from the current code on.
+        return self.deleted_at is None or instant.astimezone(UTC) < self.deleted_at
 
     def due_on(self, day: _Date) -> bool:
         """Whether the occurrence on ``day`` counts in recaps: scheduled for that day, and the
