@@ -393,3 +393,71 @@ def test_the_display_page_says_apel_pagi(client: TestClient, world: dict[str, An
     page = client.get("/display")
     assert page.status_code == 200
     assert 'id="apel-banner"' in page.text and "Apel pagi" in page.text
+
+
+# -- the console ------------------------------------------------------------------------------------
+
+
+def test_the_console_schedules_refuses_an_overlap_and_ends_a_session(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    from tests.support.admin import csrf, sign_in
+
+    make_admins(client)
+    assert sign_in(client, "agency_admin").status_code == 303
+    office_id, unit_id = demo_ids(client)
+    form = {"csrf_token": csrf(client, "/admin/apel"), "name": "Apel Senin",
+            "office_id": str(office_id), "weekday": "0", "date": "", "start": "07:30",
+            "end": "08:00", "unit_ids": [str(unit_id)]}  # fmt: skip
+    created = client.post("/admin/apel", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    listing = client.get("/admin/apel")
+    assert "Apel Senin" in listing.text and "setiap Senin" in listing.text
+    clash = client.post("/admin/apel", data={**form, "date": "2026-11-16"})
+    assert clash.status_code == 400
+    assert "Kantor ini sudah memiliki apel pada waktu yang bertumpang tindih." in clash.text
+    assert count(client, apel_sessions) == 1
+    session_id = run(client, app_db(client).fetch_val, sa.select(apel_sessions.c.id))
+    page = client.get(f"/admin/apel/{session_id}?date=2026-11-16")
+    assert page.status_code == 200, page.text
+    assert 'data-count="attended">0<' in page.text
+    ended = client.post(
+        f"/admin/apel/{session_id}/delete", data={"csrf_token": form["csrf_token"]},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert ended.status_code == 303
+    assert "Apel Senin" not in client.get("/admin/apel").text
+    assert client.get(f"/admin/apel/{session_id}").status_code == 404
+
+
+def test_a_unit_operator_schedules_only_for_their_unit(
+    client: TestClient, settings: Settings, world: dict[str, Any]
+) -> None:
+    db = app_db(client)
+    office_id, unit_id = demo_ids(client)
+    agency_id = run(client, db.fetch_val, sa.select(units.c.agency_id).where(units.c.id == unit_id))
+    other_unit = run(
+        client,
+        db.fetch_val,
+        units.insert()
+        .values(agency_id=agency_id, code="LAIN", name="Unit Lain", created_at=utcnow())
+        .returning(units.c.id),
+    )
+    headers = api_headers(client, settings, "unit_operator")
+    body = {"office_id": office_id, "name": "Apel", "weekday": 0, "start": "07:30",
+            "end": "08:00", "unit_ids": [other_unit]}  # fmt: skip
+    refused = client.post("/api/v1/admin/apel", json=body, headers=headers)
+    assert refused.status_code == 422 and "unit_ids" in refused.json()["error"]["detail"]
+    ok = client.post("/api/v1/admin/apel", json={**body, "unit_ids": [unit_id]}, headers=headers)
+    assert ok.status_code == 201, ok.text  # the demo office is the unit's own
+    # An agency admin's session that calls another unit is not the operator's to see or end.
+    wide = client.post(
+        "/api/v1/admin/apel",
+        json={**body, "weekday": 3, "unit_ids": [unit_id, other_unit]},
+        headers=api_headers(client, settings),
+    )
+    assert wide.status_code == 201, wide.text
+    seen = client.get("/api/v1/admin/apel", headers=headers).json()["items"]
+    assert wide.json()["id"] not in [s["id"] for s in seen]
+    gone = client.delete(f"/api/v1/admin/apel/{wide.json()['id']}", headers=headers)
+    assert gone.status_code == 404
