@@ -113,7 +113,6 @@ def _body(row: dict[str, Any], tz: ZoneInfo, nip: str, name: str) -> dict[str, A
         "late_minutes": row["late_minutes"],
         "category": row["category"],
         "employee": {"nip": nip, "name": name},
-        "apel": False,
     }
 
 
