@@ -600,8 +600,14 @@ async def _mark_apel(
         employee_ids=[e.employee_id for e in result] if scoped else None,
     )
     now = now.astimezone(UTC)
+    # Once per session, not per employee: the days it is due on, with the instant it ends.
+    dates = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    due = {s.id: {day: s.bounds(day)[1] for day in dates if s.due_on(day)} for s in sessions}
+    by_unit: dict[int, list[apel.Session]] = {}
     for emp in result:
-        called = [s for s in sessions if emp.unit_id in s.unit_ids]
+        called = by_unit.get(emp.unit_id)
+        if called is None:
+            called = by_unit[emp.unit_id] = [s for s in sessions if emp.unit_id in s.unit_ids]
         if not called:
             continue
         mine = entries.get(emp.employee_id, {})
@@ -610,7 +616,8 @@ async def _mark_apel(
                 continue
             marks = []
             for s in called:
-                if not s.due_on(day.day):
+                ends = due[s.id].get(day.day)
+                if ends is None:
                     continue
                 ref = found.get((s.id, emp.employee_id, day.day))
                 counted = (
@@ -618,11 +625,12 @@ async def _mark_apel(
                 )
                 if counted is not None:
                     marks.append(ApelMark(s.id, s.name, "attended", ref, counted.at))
-                elif now >= s.bounds(day.day)[1]:
+                elif now >= ends:
                     marks.append(ApelMark(s.id, s.name, "missed"))
                 else:
                     marks.append(ApelMark(s.id, s.name, "upcoming"))
-            day.apel = tuple(marks)
+            if marks:
+                day.apel = tuple(marks)
 
 
 async def _zones(db: Database, agency_id: int) -> dict[int, ZoneInfo]:
