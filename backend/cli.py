@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from backend import httpserver, identifiers, migrate, tokens
+from backend import apel, httpserver, identifiers, migrate, tokens
 from backend.accounts import AccountError, create_admin
 from backend.checkin.reads import SERVING_ENV
 from backend.db import agencies, displays, employees, make_database, units
@@ -252,16 +252,30 @@ def cmd_display_add(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_display_token(args: argparse.Namespace, settings: Settings) -> None:
-    async def go(db: Database) -> Any:
-        return await db.fetch_one(sa.select(displays).where(displays.c.id == args.display))
+    window = tokens.current_window(settings.qr_period)
 
-    row = run_db(settings, go)
+    async def go(db: Database) -> tuple[Any, apel.Session | None]:
+        row = await db.fetch_one(sa.select(displays).where(displays.c.id == args.display))
+        held = None
+        if row is not None:
+            starts = apel.window_start(window, settings.qr_period)
+            for session in await apel.load_sessions(db, office_ids=[row["office_id"]]):
+                if session.holds_at(starts):
+                    held = session
+        return row, held
+
+    row, session = run_db(settings, go)
     if row is None:
         raise CliError(f"no display with id {args.display}")
     if row["revoked_at"] is not None:
         raise CliError(f"display {args.display} is revoked")
-    window = tokens.current_window(settings.qr_period)
-    url = tokens.scan_url(settings.public_url, tokens.issue(settings.qr_keys, row["id"], window))
+    # What the display shows now: the apel code during an apel session of its office.
+    if session is None:
+        token = tokens.issue(settings.qr_keys, row["id"], window)
+    else:
+        token = tokens.issue_apel(settings.qr_keys, row["id"], window, session.id)
+        print(f"apel: {session.name} (session {session.id})", file=sys.stderr)
+    url = tokens.scan_url(settings.public_url, token)
     if args.qr:
         import segno
 

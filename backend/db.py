@@ -213,6 +213,10 @@ checkins = sa.Table(
     sa.Column("client_ip", sa.String(64), nullable=False, server_default=""),
     sa.Column("user_agent", sa.String(400), nullable=False, server_default=""),
     sa.Column("flags", sa.String(200), nullable=False, server_default=""),
+    # The apel session this scan attended (backend/apel.py): set only when the scanned code was
+    # that session's and the employee's unit was called to it. No foreign key: added to a large
+    # table in place (SQLite cannot add one), and sessions are never deleted, only ended.
+    sa.Column("apel_session_id", sa.Integer, nullable=True),
     # Repeating a scan of the same display window is idempotent: one record, same answer.
     sa.UniqueConstraint("employee_id", "display_id", "window", name="uq_checkins_scan"),
     sa.Index("ix_checkins_employee_date", "employee_id", "local_date"),
@@ -452,6 +456,32 @@ skp_targets = sa.Table(
     sa.Column("updated_by", sa.String(100), nullable=False),
     _ts("updated_at", nullable=False),
     sa.UniqueConstraint("employee_id", "year", "target_id", name="uq_skp_targets_employee_year"),
+)
+
+# Apel (morning assembly) sessions of an office: every ``weekday`` (0 = Monday) or on one ``date``,
+# from ``start`` to ``end`` (the office's local "HH:MM"), for the units in apel_session_units.
+# Deleting one sets ``deleted_at``: it is no longer held, and past occurrences stay in recaps.
+apel_sessions = sa.Table(
+    "apel_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("office_id", sa.Integer, sa.ForeignKey("offices.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("weekday", sa.Integer, nullable=True),
+    sa.Column("date", sa.Date, nullable=True),
+    sa.Column("start", sa.String(5), nullable=False),
+    sa.Column("end", sa.String(5), nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("deleted_at", nullable=True),
+    sa.Index("ix_apel_sessions_office_id", "office_id"),
+)
+
+apel_session_units = sa.Table(
+    "apel_session_units",
+    metadata,
+    sa.Column("session_id", sa.Integer, sa.ForeignKey("apel_sessions.id"), primary_key=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), primary_key=True),
 )
 
 # Attempt counters shared by every server process on PostgreSQL (backend/ratelimit.py): one row

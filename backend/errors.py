@@ -181,6 +181,10 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         422,
         _("The accepted minutes must be more than 0 and at most the minutes claimed."),
     ),
+    "apel_overlaps": (
+        409,
+        _("This office already holds an apel at an overlapping time."),
+    ),
     "internal_error": (
         500,
         _(

@@ -70,6 +70,14 @@ COUNT_COLUMNS: list[tuple[str, LazyText | str]] = [
 ]
 
 
+# Apel sessions of the month (backend/apel.py): due (held and not excused), attended, missed.
+APEL_COLUMNS: list[tuple[str, LazyText | str]] = [
+    ("apel_due", _("Apel due")),
+    ("apel_attended", _("Apel attended")),
+    ("apel_missed", _("Apel missed")),
+]
+
+
 def _rate(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
 
@@ -80,6 +88,7 @@ def monthly_table(
     """One row per employee: the counts, the attendance rate (%) and the TPP deduction (%)."""
     columns = [gettext(lang, "No."), "NIP", gettext(lang, "Name"), gettext(lang, "Unit")]
     columns += [_t(lang, label) for _key, label in COUNT_COLUMNS]
+    columns += [_t(lang, label) for _key, label in APEL_COLUMNS]
     # The diary's columns (when attached) come before the two last ones, which stay last.
     diary = any(activity_recap.summary_of(emp) for emp in recap.employees)
     if diary:
@@ -91,6 +100,7 @@ def monthly_table(
         due = counts["present"] + counts["absent"]
         row: list[Cell] = [i, emp.nip, emp.name, emp.unit_name]
         row += [counts[key] for key, _label in COUNT_COLUMNS]
+        row += [counts[key] for key, _label in APEL_COLUMNS]
         if diary:
             row += activity_cells(emp)
         row += [_rate(counts["present"] / due if due else None), tpp.total(emp, rules) / 100]

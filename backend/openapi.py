@@ -90,6 +90,11 @@ _BASE_SCHEMAS: dict[str, Any] = {
                 "enum": ["TL1", "TL2", "TL3", "TL4", "PSW1", "PSW2", "PSW3", "PSW4", None],
             },
             "employee": ref("Employee"),
+            "apel": {
+                "type": "boolean",
+                "description": "Whether the scan also recorded the employee's attendance of the "
+                "apel session whose code the display showed.",
+            },
         },
     },
 }

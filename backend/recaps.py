@@ -12,6 +12,11 @@ For a day with a schedule (weekday hours, Ramadan hours or a rostered shift):
   window has closed (``upcoming`` before); with only one of in/out the other is missing.
 
 A day without a schedule is ``holiday`` (an active holiday of the agency) or ``off``.
+
+Apel sessions (backend/apel.py) are due on a day that is ``present``, ``absent`` or ``upcoming``
+for an employee of a unit called to them (a day off, a holiday or an absence entry excuses); a
+session is attended when a counted scan of the day is that session's apel scan, missed once it
+has ended without one.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from backend import absences as absence_entries
+from backend import apel
 from backend.db import (
     agencies,
     as_utc,
@@ -46,6 +52,17 @@ LATE = ("TL1", "TL2", "TL3", "TL4")
 EARLY = ("PSW1", "PSW2", "PSW3", "PSW4")
 ABSENCE_KINDS = tuple(absence_entries.KINDS)
 DEFAULT_TZ = "Asia/Jakarta"
+
+
+class ApelMark(NamedTuple):
+    """One apel session due on a day: ``attended`` (``ref`` the scan), ``missed`` or
+    ``upcoming`` (not over yet)."""
+
+    session_id: int
+    name: str
+    status: str
+    ref: str | None = None
+    at: datetime | None = None  # UTC
 
 
 class Entry(NamedTuple):
@@ -77,6 +94,7 @@ class Day:
     early: str | None = None
     missing_in: bool = False
     missing_out: bool = False
+    apel: tuple[ApelMark, ...] = ()
 
     @property
     def scheduled(self) -> bool:
@@ -109,6 +127,9 @@ class Day:
             found.append(("missing_in", refs))
         if self.missing_out:
             found.append(("missing_out", refs))
+        for mark in self.apel:
+            if mark.status == "missed":
+                found.append(("apel_absent", (f"apel:{mark.session_id}",)))
         return found
 
 
@@ -190,9 +211,20 @@ def evaluate_day(
 
 
 def _tally(days: Sequence[Day]) -> Counter[str]:
-    c: dict[str, int] = {"scheduled": 0, "missing_in": 0, "missing_out": 0}
+    c: dict[str, int] = {
+        "scheduled": 0,
+        "missing_in": 0,
+        "missing_out": 0,
+        "apel_due": 0,
+        "apel_attended": 0,
+        "apel_missed": 0,
+    }
     for d in days:
         c[d.status] = c.get(d.status, 0) + 1
+        for mark in d.apel:
+            if mark.status != "upcoming":
+                c["apel_due"] += 1
+                c["apel_" + mark.status] += 1
         if d.schedule is not None:
             c["scheduled"] += 1
             if d.late:
@@ -218,7 +250,8 @@ class EmployeeRecap:
     activity: Any = None
 
     def counts(self) -> Counter[str]:
-        """Per status, per TL/PSW category, missing_in/missing_out, and ``scheduled``."""
+        """Per status, per TL/PSW category, missing_in/missing_out, ``scheduled``, and
+        ``apel_due`` / ``apel_attended`` / ``apel_missed``."""
         return _tally(self.days)
 
     def rate(self) -> float | None:
@@ -488,6 +521,7 @@ async def _compute(
         db, agency_id=agency_id, start=start, end=end, unit_id=unit_id, employee_id=employee_id
     )
     result = evaluate(people, agency_id, start, end, now, zones, calendar, excused, entries)
+    await _mark_apel(db, result, agency_id, start, end, now, entries, scoped=ids is not None)
     return Recap(agency_name or "", unit_name, start, end, result)
 
 
@@ -540,6 +574,65 @@ def evaluate(
         emp.days = days
         result.append(emp)
     return result
+
+
+APEL_DUE = frozenset({"present", "absent", "upcoming"})
+
+
+async def _mark_apel(
+    db: Database,
+    result: list[EmployeeRecap],
+    agency_id: int,
+    start: date,
+    end: date,
+    now: datetime,
+    entries: dict[int, dict[date, list[Entry]]],
+    *,
+    scoped: bool,
+) -> None:
+    """Set each day's ``apel`` marks (see the module's docstring)."""
+    sessions = await apel.load_sessions(db, agency_id=agency_id, include_deleted=True)
+    if not sessions or not result:
+        return
+    found = await apel.scans(
+        db,
+        start=start,
+        end=end,
+        session_ids=[s.id for s in sessions],
+        employee_ids=[e.employee_id for e in result] if scoped else None,
+    )
+    now = now.astimezone(UTC)
+    # Once per session, not per employee: the days it is due on, with the instant it ends.
+    dates = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    due = {s.id: {day: s.bounds(day)[1] for day in dates if s.due_on(day)} for s in sessions}
+    by_unit: dict[int, list[apel.Session]] = {}
+    for emp in result:
+        called = by_unit.get(emp.unit_id)
+        if called is None:
+            called = by_unit[emp.unit_id] = [s for s in sessions if emp.unit_id in s.unit_ids]
+        if not called:
+            continue
+        mine = entries.get(emp.employee_id, {})
+        for day in emp.days:
+            if day.status not in APEL_DUE:
+                continue
+            marks = []
+            for s in called:
+                ends = due[s.id].get(day.day)
+                if ends is None:
+                    continue
+                ref = found.get((s.id, emp.employee_id, day.day))
+                counted = (
+                    next((e for e in mine.get(day.day, ()) if e.ref == ref), None) if ref else None
+                )
+                if counted is not None:
+                    marks.append(ApelMark(s.id, s.name, "attended", ref, counted.at))
+                elif now >= ends:
+                    marks.append(ApelMark(s.id, s.name, "missed"))
+                else:
+                    marks.append(ApelMark(s.id, s.name, "upcoming"))
+            if marks:
+                day.apel = tuple(marks)
 
 
 async def _zones(db: Database, agency_id: int) -> dict[int, ZoneInfo]:

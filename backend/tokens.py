@@ -1,4 +1,9 @@
-"""The rotating QR token: ``v1.<kid>.<display>.<window>.<mac>``.
+"""The rotating QR token: ``v1.<kid>.<display>.<window>.<mac>``, and during an apel (morning
+assembly) session ``a1.<kid>.<display>.<window>.<session>.<mac>``.
+
+The two are signed under different contexts, so no daily token's MAC is ever an apel token's,
+and an apel token's MAC covers its session: a daily code never counts as apel attendance, and
+an apel code names the one session (and display, hence office) it was shown for.
 
 Tokens are derived, never stored: any process holding the keys can issue and verify them, and
 only the server's clock decides which window is current.
@@ -17,12 +22,15 @@ from dataclasses import dataclass
 from backend.errors import ApiError
 
 VERSION = "v1"
+APEL_VERSION = "a1"
 MAC_BYTES = 16  # 128 bits, the floor DESIGN.md sets; 22 base64url characters keep the QR small
 _MAC_CHARS = 22
 _CONTEXT = b"presensi/qr/v1|"
+_APEL_CONTEXT = b"presensi/qr/apel/v1|"
 # Every phone in an office scans the same token for a whole period: once its MAC has verified,
 # remember that (only genuine tokens get in, so the table cannot be flooded; cleared when full).
-_GENUINE: dict[str, tuple[str, bytes, int, int]] = {}  # text -> (kid, key, display, window)
+# text -> (kid, key, display, window, apel session or None)
+_GENUINE: dict[str, tuple[str, bytes, int, int, int | None]] = {}
 _GENUINE_MAX = 4096
 
 
@@ -32,6 +40,7 @@ class Token:
     display_id: int
     window: int
     text: str
+    session_id: int | None = None  # the apel session of an apel token; None for the daily one
 
 
 def current_window(period: int, now: float | None = None) -> int:
@@ -43,8 +52,12 @@ def window_expires_at(window: int, period: int) -> float:
     return float((window + 1) * period)
 
 
-def _mac(key: bytes, display_id: int, window: int) -> str:
-    digest = hmac.new(key, _CONTEXT + f"{display_id}|{window}".encode(), hashlib.sha256).digest()
+def _mac(key: bytes, display_id: int, window: int, session_id: int | None = None) -> str:
+    if session_id is None:
+        message = _CONTEXT + f"{display_id}|{window}".encode()
+    else:
+        message = _APEL_CONTEXT + f"{display_id}|{window}|{session_id}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:MAC_BYTES]).rstrip(b"=").decode()
 
 
@@ -54,22 +67,43 @@ def issue(keys: Sequence[tuple[str, bytes]], display_id: int, window: int) -> st
     return f"{VERSION}.{kid}.{display_id}.{window}.{_mac(key, display_id, window)}"
 
 
+def issue_apel(
+    keys: Sequence[tuple[str, bytes]], display_id: int, window: int, session_id: int
+) -> str:
+    """The apel token of a display, window and apel session, signed with the newest key."""
+    kid, key = keys[-1]
+    mac = _mac(key, display_id, window, session_id)
+    return f"{APEL_VERSION}.{kid}.{display_id}.{window}.{session_id}.{mac}"
+
+
 def parse(text: str) -> tuple[str, int, int, str]:
     """Split a token into (kid, display_id, window, mac) or raise ``malformed_token``."""
+    kid, display_id, window, _session, mac = parse_any(text)
+    return kid, display_id, window, mac
+
+
+def parse_any(text: str) -> tuple[str, int, int, int | None, str]:
+    """Split a daily or apel token into (kid, display_id, window, session or None, mac), or
+    raise ``malformed_token``."""
     parts = text.split(".") if isinstance(text, str) and len(text) <= 128 else []
-    if len(parts) != 5 or parts[0] != VERSION:
+    if len(parts) == 5 and parts[0] == VERSION:
+        _, kid, display, window, mac = parts
+        numbers: tuple[str, ...] = (display, window)
+    elif len(parts) == 6 and parts[0] == APEL_VERSION:
+        _, kid, display, window, session, mac = parts
+        numbers = (display, window, session)
+    else:
         raise ApiError("malformed_token")
-    _, kid, display, window, mac = parts
     if not (kid.isascii() and kid.isalnum()):
         raise ApiError("malformed_token")
     # isdecimal() on ASCII only: int() would also accept "+5", " 5" or Arabic-Indic digits, and
     # two spellings of the same number must never both verify.
-    for number in (display, window):
+    for number in numbers:
         if not (number.isascii() and number.isdecimal()) or (len(number) > 1 and number[0] == "0"):
             raise ApiError("malformed_token")
     if len(mac) != _MAC_CHARS or not all(c.isascii() and (c.isalnum() or c in "-_") for c in mac):
         raise ApiError("malformed_token")
-    return kid, int(display), int(window), mac
+    return kid, int(display), int(window), int(session) if len(numbers) == 3 else None, mac
 
 
 def verify(
@@ -83,23 +117,23 @@ def verify(
     """Check a token's MAC and freshness, in the order DESIGN.md gives; raise ApiError."""
     genuine = _GENUINE.get(text) if isinstance(text, str) else None
     if genuine is not None and (genuine[0], genuine[1]) in keys:
-        kid, _, display_id, window = genuine
+        kid, _, display_id, window, session_id = genuine
     else:
-        kid, display_id, window, mac = parse(text)
+        kid, display_id, window, session_id, mac = parse_any(text)
         key = dict(keys).get(kid)
         if key is None:
             raise ApiError("unknown_key")
-        if not hmac.compare_digest(_mac(key, display_id, window), mac):
+        if not hmac.compare_digest(_mac(key, display_id, window, session_id), mac):
             raise ApiError("bad_mac")
         if len(_GENUINE) >= _GENUINE_MAX:
             _GENUINE.clear()
-        _GENUINE[text] = (kid, key, display_id, window)
+        _GENUINE[text] = (kid, key, display_id, window, session_id)
     age = current_window(period, now) - window
     if age < 0:
         raise ApiError("future_token")
     if age > grace_windows:
         raise ApiError("expired_token")
-    return Token(kid=kid, display_id=display_id, window=window, text=text)
+    return Token(kid=kid, display_id=display_id, window=window, text=text, session_id=session_id)
 
 
 def scan_url(public_url: str, token: str) -> str:

@@ -37,6 +37,7 @@ DEFAULT_RULES: dict[str, int] = {
     # below the threshold, a percentage itself (0: off).
     "activity_shortfall": 50,
     "activity_threshold": 0,
+    "apel_absent": 250,  # per apel session missed
 }
 # Codes that are settings of a deduction rather than deductions.
 PARAMETERS = frozenset({"activity_threshold"})
@@ -56,6 +57,7 @@ LABELS: dict[str, LazyText] = {
         "Per percentage point of validated activity minutes below the threshold"
     ),
     "activity_threshold": _("Activity threshold: validated share of the working minutes (0 = off)"),
+    "apel_absent": _("Missed apel (per session)"),
 }
 
 
@@ -64,7 +66,9 @@ class Deduction:
     day: date
     code: str
     basis_points: int
-    refs: tuple[str, ...]  # "scan:<id>" / "correction:<id>"; empty for a day with no scan
+    # "scan:<id>" / "correction:<id>"; "apel:<id>" for the apel session missed; empty for a
+    # day with no scan
+    refs: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,9 @@ def total(recap: EmployeeRecap, rules: dict[str, int]) -> int:
                 points += rules.get("missing_in", DEFAULT_RULES["missing_in"])
             if day.missing_out:
                 points += rules.get("missing_out", DEFAULT_RULES["missing_out"])
+        for mark in day.apel:
+            if mark.status == "missed":
+                points += rules.get("apel_absent", DEFAULT_RULES["apel_absent"])
     shortfall = activity_shortfall(recap, rules)
     if shortfall is not None:
         points += shortfall.basis_points

@@ -58,7 +58,7 @@ async def serve_display(websocket: WebSocket, asgi_send: Send) -> None:
         .values(last_seen_at=utcnow(), last_seen_ip=ip[:64])
     )
     hub = hub_of(state)
-    conn = Connection(display.id, ip, asgi_send)
+    conn = Connection(display.id, ip, asgi_send, office_id=display.office_id)
     reader = asyncio.create_task(_read_until_closed(websocket, conn))
     try:
         await hub.add(conn)

@@ -104,6 +104,12 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("POST", "/admin/schedules/rules/1/remove", ORG),
     ("POST", "/admin/schedules/shifts", WRITERS),
     ("POST", "/admin/schedules/roster", WRITERS),
+    ("GET", "/admin/apel", ALL),
+    ("POST", "/admin/apel", WRITERS),
+    ("GET", "/admin/apel/1", ALL),
+    ("POST", "/admin/apel/1/delete", WRITERS),
+    ("GET", "/admin/apel/1/attendance.csv", ALL),
+    ("GET", "/admin/apel/1/attendance.xlsx", ALL),
     ("GET", "/admin/tpp", ALL),
     ("POST", "/admin/tpp", ORG),
     ("POST", "/admin/displays/1/revoke", WRITERS),  # last: it switches the display off
@@ -141,6 +147,10 @@ API: list[tuple[str, str, set[str]]] = [
     ("PATCH", "/displays/1", WRITERS),
     ("POST", "/displays/1/pairing-code", WRITERS),
     ("GET", "/audit", ORG),
+    ("GET", "/apel", ALL),
+    ("POST", "/apel", WRITERS),
+    ("DELETE", "/apel/1", WRITERS),
+    ("GET", "/apel/1/attendance", ALL),
     ("GET", "/recaps/monthly", ALL),
     ("POST", "/displays/1/revoke", WRITERS),
 ]

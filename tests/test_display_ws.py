@@ -57,7 +57,8 @@ def refused_with(client: TestClient, **headers: str) -> int:
 
 def check_token(settings: Settings, message: dict[str, Any], display_id: int) -> tokens.Token:
     assert message["type"] == "token"
-    assert set(message) == {"type", "token", "url", "window", "expires_at", "server_time"}
+    assert set(message) == {"type", "kind", "token", "url", "window", "expires_at", "server_time"}
+    assert message["kind"] == "daily"
     token = tokens.verify(
         settings.qr_keys,
         message["token"],

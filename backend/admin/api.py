@@ -28,6 +28,7 @@ from backend import employees as staff
 from backend import versions
 from backend.admin import (
     agencies,
+    apel,
     audit,
     displays,
     employees,
@@ -423,6 +424,10 @@ routes: list[BaseRoute] = [
     ),
     Route("/displays/{display_id:id}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
     Route("/audit", endpoint(ORG_ADMINS, list_audit), methods=GET),
+    Route("/apel", endpoint(READERS, apel.api_list), methods=GET),
+    Route("/apel", endpoint(WRITERS, apel.api_create, 201), methods=POST),
+    Route("/apel/{apel_id:id}", endpoint(WRITERS, apel.api_delete), methods=["DELETE"]),
+    Route("/apel/{apel_id:id}/attendance", endpoint(READERS, apel.api_attendance), methods=GET),
     Route("/recaps/monthly", endpoint(READERS, recaps.monthly_api), methods=GET),
 ]
 
@@ -462,9 +467,15 @@ SUMMARIES: dict[tuple[str, str], str] = {
     "another computer)",
     ("POST", "/displays/{display_id}/revoke"): "Revoke a display for good",
     ("GET", "/audit"): "The audit log (action prefix, actor, target, from, to dates)",
+    ("GET", "/apel"): "List apel sessions",
+    ("POST", "/apel"): "Schedule an apel session {office_id, name, weekday? (0-6) or date? "
+    "(YYYY-MM-DD), start, end (HH:MM), unit_ids}; 409 apel_overlaps",
+    ("DELETE", "/apel/{apel_id}"): "End an apel session (past occurrences stay in recaps)",
+    ("GET", "/apel/{apel_id}/attendance"): "Who attended an apel session on a day (date, "
+    "default today or the session's date)",
     ("GET", "/recaps/monthly"): "The monthly recap (month=YYYY-MM, unit): per employee counts, "
-    "attendance %, the diary (days submitted/approved, validated and effective minutes, %) and "
-    "the itemised TPP deductions",
+    "attendance %, apel due/attended/missed, the diary (days submitted/approved, validated and "
+    "effective minutes, %) and the itemised TPP deductions",
 }
 
 

@@ -273,6 +273,11 @@ def _employee_json(emp: recaps.EmployeeRecap, rules: dict[str, int]) -> dict[str
         "unit": emp.unit_name,
         "counts": dict(sorted(counts.items())),
         "attendance_percent": None if rate is None else round(100 * rate, 2),
+        "apel": {
+            "due": counts["apel_due"],
+            "attended": counts["apel_attended"],
+            "missed": counts["apel_missed"],
+        },
         "activity": None
         if summary is None
         else {
@@ -283,11 +288,13 @@ def _employee_json(emp: recaps.EmployeeRecap, rules: dict[str, int]) -> dict[str
             "percent": summary.percent,
         },
         "tpp_deduction_percent": found.total / 100,
+        "tpp_deduction_basis_points": found.total,
         "deductions": [
             {
                 "date": d.day.isoformat(),
                 "code": d.code,
                 "percent": d.basis_points / 100,
+                "basis_points": d.basis_points,
                 "refs": list(d.refs),
             }
             for d in found.deductions

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backend import tokens
+from backend import apel, tokens
 from backend.checkin.planner import PendingCheckin
 from backend.checkin.reads import HotPath, Scan
 from backend.checkin.records import DatabaseUnavailable
@@ -137,6 +137,16 @@ async def check_in(
     tz = ZoneInfo(place["timezone"])
     local = now.astimezone(tz)
     flags = _flags(place, person, ip=ip, now=now, settings=settings, pending=pending)
+    apel_id = None
+    if token.session_id is not None:  # an apel token: does it attend its session?
+        apel_id = await apel.attended(
+            hot.apel,
+            session_id=token.session_id,
+            office_id=place["office_id"],
+            unit_id=person["unit_id"],
+            window=token.window,
+            period=settings.qr_period,
+        )
     values = _record(
         req,
         token,
@@ -149,6 +159,7 @@ async def check_in(
         pending=pending,
         flags=flags,
     )
+    values["apel_session_id"] = apel_id
     # Committed with the concurrent scans' records; returns once COMMIT has. The write
     # transaction re-checks revocation and the employee's status (backend/checkin/planner.py).
     try:
@@ -162,9 +173,11 @@ async def check_in(
     except ApiError:
         hot.forget(display_id=token.display_id, device_id=req.device_id)
         raise
+    body = _body(written.row, tz, person["nip"], person["name"])
+    body["apel"] = apel_id is not None  # a repeat of the scan answers the same
     return Outcome(
         created=written.created,
-        body=_body(written.row, tz, person["nip"], person["name"]),
+        body=body,
         display_id=token.display_id,
         first_name=person["name"].split()[0] if person["name"].split() else "",
     )
@@ -184,11 +197,12 @@ def _token(req: CheckinRequest, settings: Settings, now: datetime) -> tuple[toke
         # A scan queued on a phone without signal is kept for review, never accepted.
         if exc.code != "expired_token":
             raise
-        _, display_id, window, _ = tokens.parse(req.token)
+        _, display_id, window, session_id, _ = tokens.parse_any(req.token)
         too_old = now - datetime.fromtimestamp(window * settings.qr_period, UTC) > PENDING_MAX_AGE
         if too_old or not _signed_while_current(req, window, settings):
             raise
-        return tokens.Token(kid="", display_id=display_id, window=window, text=req.token), True
+        token = tokens.Token("", display_id, window, req.token, session_id)
+        return token, True
     return token, False
 
 

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from databases import Database
 
-from backend import rosters
+from backend import apel, rosters
 from backend.checkin.batcher import MAX_BATCH, Batcher
 from backend.checkin.records import (
     CheckinWriter,
@@ -159,6 +159,7 @@ class HotPath:
         self.records = records
         self.writer = CheckinWriter(records)
         self.verifier = SignatureVerifier(signature_helpers)
+        self.apel = apel.Schedule(db)  # the apel sessions, for apel tokens and the displays
         self._displays: TTLCache[int, dict[str, Any]] = TTLCache(DISPLAY_TTL)
         self._persons: TTLCache[str, dict[str, Any]] = TTLCache(PERSON_TTL)
         self._scans: Batcher[Scan, Parties] = Batcher(

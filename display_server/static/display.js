@@ -19,6 +19,9 @@ const countdownText = document.getElementById('countdown');
 const countdownBar = /** @type {HTMLProgressElement} */ (document.getElementById('countdown-bar'));
 const statusText = document.getElementById('status');
 const strings = document.getElementById('strings').dataset;
+const apelBanner = document.getElementById('apel-banner');
+const apelName = document.getElementById('apel-name');
+const instruction = document.getElementById('instruction');
 
 const period = Number(body.dataset.period) || 15;
 const clock = new ServerClock(body.dataset.timezone, body.dataset.lang);
@@ -28,11 +31,21 @@ const ticker = new Ticker(
   (ms) => clock.shortTime(ms),
 );
 
-/** @type {{url: string, window: number, expires_at: number}|null} */
+/** @type {{url: string, window: number, expires_at: number, kind?: string}|null} */
 let shown = null;
+
+/** During an apel session the server sends the apel code ("kind": "apel"): say so, big. */
+function showKind(message) {
+  const isApel = message !== null && message.kind === 'apel';
+  body.dataset.kind = isApel ? 'apel' : 'daily';
+  apelBanner.hidden = !isApel;
+  apelName.textContent = isApel && message.apel ? message.apel.name : '';
+  instruction.textContent = isApel ? strings.apelInstruction : strings.instruction;
+}
 
 function showCode(message) {
   shown = message;
+  showKind(message);
   drawQr(canvas, message.url, qrArea);
   canvas.dataset.window = String(message.window);
   canvas.hidden = false;
@@ -41,6 +54,7 @@ function showCode(message) {
 
 function hideCode(reason) {
   shown = null;
+  showKind(null);
   canvas.hidden = true;
   delete canvas.dataset.window;
   clearQr(canvas);

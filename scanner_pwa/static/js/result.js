@@ -30,7 +30,10 @@ export function showResult(outcome, owner) {
   els.title.textContent = t(`title_${state === 'queued' ? 'wait' : state}`);
   els.name.textContent = record?.employee?.name ?? owner?.name ?? '';
   els.time.textContent = record ? record.at.slice(11, 16) : '';
-  els.detail.textContent = record ? `${t(record.kind === 'out' ? 'kind_out' : 'kind_in')} · ${lateness(record)}` : '';
+  // One scan of the apel code records the apel too ("apel": true): say so on the same line.
+  const apel = record?.apel ? ` · ${t('apel')}` : '';
+  els.detail.textContent = record ? `${t(record.kind === 'out' ? 'kind_out' : 'kind_in')} · ${lateness(record)}${apel}` : '';
+  els.box.dataset.apel = record?.apel ? 'true' : 'false';
   const sent = outcome.sentAt ? t('sent', { time: clock(outcome.sentAt) }) : '';
   if (state === 'bad') els.message.textContent = [sent, errorText(outcome.error)].filter(Boolean).join(' ');
   else if (state === 'queued') els.message.textContent = t('queued');

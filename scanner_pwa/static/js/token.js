@@ -1,6 +1,8 @@
 // What a scanned QR code holds: `<PUBLIC_URL>/s#<token>`, or a bare token.
 
-const TOKEN = /^v1\.[A-Za-z0-9]+\.\d+\.\d+\.[A-Za-z0-9_-]{22}$/;
+// The daily code `v1.<kid>.<display>.<window>.<mac>`, or during an apel session the apel code
+// `a1.<kid>.<display>.<window>.<session>.<mac>` (backend/tokens.py).
+const TOKEN = /^(v1\.[A-Za-z0-9]+\.\d+\.\d+|a1\.[A-Za-z0-9]+\.\d+\.\d+\.\d+)\.[A-Za-z0-9_-]{22}$/;
 
 /**
  * The check-in token in a scanned text, or null when it is not a Presensi code.
@@ -30,6 +32,6 @@ export function fromFragment(hash) {
   const fragment = decodeURIComponent(hash.replace(/^#/, ''));
   if (fragment.startsWith('enrol=')) return { enrolNip: fragment.slice(6).replace(/\D/g, '') };
   // Anything token-like goes to the server, whose answer names what is wrong with it.
-  if (fragment.startsWith('v1.')) return { token: fragment };
+  if (fragment.startsWith('v1.') || fragment.startsWith('a1.')) return { token: fragment };
   return {};
 }
