@@ -90,6 +90,8 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("GET", "/admin/absences", ALL),
     ("POST", "/admin/absences", WRITERS),
     ("POST", "/admin/absences/1/cancel", WRITERS),
+    ("GET", "/admin/requests", ALL),
+    ("POST", "/admin/requests/decisions", WRITERS),
     ("GET", "/admin/holidays", ALL),
     ("POST", "/admin/holidays", ORG),
     ("GET", "/admin/schedules", ALL),
@@ -134,6 +136,10 @@ API: list[tuple[str, str, set[str]]] = [
     ("PATCH", "/displays/1", WRITERS),
     ("POST", "/displays/1/pairing-code", WRITERS),
     ("GET", "/audit", ORG),
+    ("GET", "/requests", ALL),
+    ("POST", "/requests/decisions", WRITERS),
+    ("GET", "/requests/1", ALL),
+    ("POST", "/requests/1", WRITERS),
     ("POST", "/displays/1/revoke", WRITERS),
 ]
 

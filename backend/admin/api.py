@@ -34,6 +34,7 @@ from backend.admin import (
     fields,
     offices,
     phones,
+    requests,
     scope,
     units,
 )
@@ -422,6 +423,10 @@ routes: list[BaseRoute] = [
     ),
     Route("/displays/{display_id:id}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
     Route("/audit", endpoint(ORG_ADMINS, list_audit), methods=GET),
+    Route("/requests", endpoint(READERS, requests.api_list), methods=GET),
+    Route("/requests/decisions", endpoint(WRITERS, requests.api_decide_many), methods=POST),
+    Route("/requests/{request_id:id}", endpoint(READERS, requests.api_get), methods=GET),
+    Route("/requests/{request_id:id}", endpoint(WRITERS, requests.api_decide), methods=POST),
 ]
 
 
@@ -460,13 +465,20 @@ SUMMARIES: dict[tuple[str, str], str] = {
     "another computer)",
     ("POST", "/displays/{display_id}/revoke"): "Revoke a display for good",
     ("GET", "/audit"): "The audit log (action prefix, actor, target, from, to dates)",
+    ("GET", "/requests"): "Requests from the phones (status: pending (default), approved, "
+    "rejected, cancelled, all; held: all (default) or operator: no supervisor, or escalated)",
+    ("POST", "/requests/decisions"): "Decide several requests {request_ids, decision: "
+    "approve|reject, note?}; each is decided on its own, results per id",
+    ("GET", "/requests/{request_id}"): "One request with its history of hand-overs",
+    ("POST", "/requests/{request_id}"): "Decide a request {decision: approve|reject, note?}",
 }
 
 
 def _operation(method: str, path: str) -> dict[str, Any]:
     from backend.openapi import ERROR_RESPONSE, json_body, json_response
 
-    ok = "201" if method == "POST" and not path.endswith(("/revoke", "/import")) else "200"
+    created = not path.endswith(("/revoke", "/import")) and not path.startswith("/requests")
+    ok = "201" if method == "POST" and created else "200"
     operation: dict[str, Any] = {
         "summary": SUMMARIES[(method, path)],
         "tags": ["admin"],

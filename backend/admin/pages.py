@@ -42,6 +42,7 @@ NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/presence", _("Presence log"), READERS),
     ("/admin/recaps/monthly", _("Recaps"), READERS),
     ("/admin/absences", _("Absences"), READERS),
+    ("/admin/requests", _("Requests"), READERS),
     ("/admin/schedules", _("Schedules"), READERS),
     ("/admin/holidays", _("Holidays"), READERS),
     ("/admin/tpp", _("TPP"), READERS),
