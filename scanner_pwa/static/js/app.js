@@ -9,6 +9,7 @@ import { createKey, supported } from './crypto.js';
 import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder } from './decoder.js';
 import { showHistory } from './history.js';
 import { showResult } from './result.js';
+import { flushOutbox, setupRequests, showApprovals, showRequests } from './selfservice.js';
 import { forgetDevice, loadDevice, saveDevice } from './store.js';
 import { applyStrings, errorText, language, setLanguage, t } from './strings.js';
 import { fromFragment, tokenFrom } from './token.js';
@@ -30,9 +31,13 @@ const els = {
   resultHistory: document.getElementById('result-history'),
   scanAgain: document.getElementById('scan-again'),
   historyBack: document.getElementById('history-back'),
+  openRequests: document.getElementById('open-requests'),
+  openApprovals: document.getElementById('open-approvals'),
+  requestsBack: document.getElementById('requests-back'),
+  approvalsBack: document.getElementById('approvals-back'),
   queueBanner: document.getElementById('queue-banner'),
 };
-const SCREENS = ['loading', 'enrol', 'scan', 'result', 'history'];
+const SCREENS = ['loading', 'enrol', 'scan', 'result', 'history', 'requests', 'approvals'];
 // The server no longer accepts this phone's key: only a new enrolment helps.
 const DEVICE_GONE = new Set(['unknown_device', 'device_revoked', 'bad_signature']);
 
@@ -258,6 +263,20 @@ async function openHistory() {
   await forgetIfGone(await showHistory(device));
 }
 
+// -- requests and approvals ----------------------------------------------------------------
+
+async function openRequests() {
+  if (!device) return showEnrol();
+  show('requests');
+  await forgetIfGone(await showRequests(device));
+}
+
+async function openApprovals() {
+  if (!device) return showEnrol();
+  show('approvals');
+  await forgetIfGone(await showApprovals(device));
+}
+
 // -- start ----------------------------------------------------------------------------------
 
 function relabel() {
@@ -304,6 +323,11 @@ async function boot() {
   els.historyBack.addEventListener('click', () => startScan());
   els.openHistory.addEventListener('click', openHistory);
   els.resultHistory.addEventListener('click', openHistory);
+  els.openRequests.addEventListener('click', openRequests);
+  els.openApprovals.addEventListener('click', openApprovals);
+  els.requestsBack.addEventListener('click', () => startScan());
+  els.approvalsBack.addEventListener('click', () => startScan());
+  setupRequests(() => device);
   window.addEventListener('hashchange', () => follow(readFragment()));
   window.addEventListener('online', () => {
     clockSynced = syncClock();
@@ -315,6 +339,7 @@ async function boot() {
   onQueue(onQueueChange);
   startQueue();
   onDecoderProgress(showProgress);
+  if (device) flushOutbox(device).catch(() => null);
   await follow(wanted);
   // The first screen is up: now bring the fallback decoder into the app's cache (a phone
   // without a native detector needs it for its first scan, and offline later).
