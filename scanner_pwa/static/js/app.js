@@ -9,7 +9,7 @@ import { createKey, supported } from './crypto.js';
 import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder } from './decoder.js';
 import { showHistory } from './history.js';
 import { showResult } from './result.js';
-import { flushOutbox, setupRequests, showApprovals, showRequests } from './selfservice.js';
+import { checkSupervises, flushOutbox, setupRequests, showApprovals, showRequests } from './selfservice.js';
 import { forgetDevice, loadDevice, saveDevice } from './store.js';
 import { applyStrings, errorText, language, setLanguage, t } from './strings.js';
 import { fromFragment, tokenFrom } from './token.js';
@@ -112,6 +112,7 @@ async function enrol(event) {
     navigator.storage?.persist?.().catch(() => false);
     els.enrolCode.value = '';
     showOwner();
+    checkSupervises(device);
     const token = pendingToken;
     pendingToken = null;
     if (token) return checkIn(token);
@@ -339,7 +340,10 @@ async function boot() {
   onQueue(onQueueChange);
   startQueue();
   onDecoderProgress(showProgress);
-  if (device) flushOutbox(device).catch(() => null);
+  if (device) {
+    // After the clock sync: both calls are signed with the server's time.
+    clockSynced.then(() => flushOutbox(device).catch(() => null)).then(() => checkSupervises(device));
+  }
   await follow(wanted);
   // The first screen is up: now bring the fallback decoder into the app's cache (a phone
   // without a native detector needs it for its first scan, and offline later).

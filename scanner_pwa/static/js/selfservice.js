@@ -191,7 +191,7 @@ async function submitRequest(device, event) {
     say(t('req_sent', { name: outcome.result.approver.name }), 'ok');
     els.form.reset();
     syncForm();
-    await showRequests(device);
+    await showRequests(device, { keepMessage: true });
   } finally {
     els.submit.disabled = false;
   }
@@ -238,7 +238,8 @@ function inboxRow(item) {
  * Fill the Pengajuan screen: balance, my requests, my inbox.
  * @returns {Promise<{code: string}|null>} the server's refusal, if any
  */
-export async function showRequests(device) {
+export async function showRequests(device, { keepMessage = false } = {}) {
+  if (!keepMessage) say(null);
   syncForm();
   await flushOutbox(device).catch(() => null);
   await showOutbox();
@@ -302,12 +303,26 @@ export async function showApprovals(device, clear = true) {
     if (answer.status !== 200) return refusal(answer);
     const items = answer.body.approvals;
     els.approvals.replaceChildren(...items.map((item) => approvalRow(device, item)));
-    if (clear || !items.length) els.approvalsStatus.textContent = items.length ? '' : t('appr_empty');
+    // After a decision its sentence stays; the empty list speaks for itself.
+    if (clear) els.approvalsStatus.textContent = items.length ? '' : t('appr_empty');
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error;
     els.approvalsStatus.textContent = t('req_offline');
   }
   return null;
+}
+
+/**
+ * Show "Persetujuan" only to staff who decide for someone (subordinates or a delegation).
+ * @returns {Promise<void>}
+ */
+export async function checkSupervises(device) {
+  try {
+    const profile = await signedRequest(device, 'GET', '/api/v1/me');
+    if (profile.status === 200) els.openApprovals.hidden = !profile.body.supervises;
+  } catch {
+    // Offline: keep the button as it was.
+  }
 }
 
 /** Wire the form once. */
