@@ -620,11 +620,78 @@ def awaiting_query(bosses: list[int], requester_excluded: int) -> Any:
 
 
 async def awaiting(db: Any, employee_id: int, limit: int = 500) -> list[dict[str, Any]]:
-    """What waits for ``employee_id``'s decision today, as supervisor or delegate."""
+    """What waits for ``employee_id``'s decision today, as supervisor or delegate, oldest first.
+
+    Read straight from the driver (``recaps._rows``): a supervisor of hundreds of staff opens
+    this list on a phone, and per-row result objects would cost more than the rest."""
     on = await today_of(db, employee_id)
     bosses = await organisation.represented(db, employee_id, on)
-    rows = await db.fetch_all(awaiting_query(bosses, employee_id).limit(limit))
-    return await describe(db, list(rows), history=False)
+    holder = sa.alias(employees, "holder")
+    sr = staff_requests.c
+    query = (
+        sa.select(
+            sr.id,
+            sr.kind,
+            sr.absence_kind,
+            sr.start_date,
+            sr.end_date,
+            sr.scan,
+            sr.at,
+            sr.reason,
+            sr.reference,
+            sr.attachment_id,
+            sr.days,
+            sr.escalations,
+            sr.created_at,
+            employees.c.nip,
+            employees.c.name,
+            holder.c.nip,
+            holder.c.name,
+        )
+        .select_from(
+            staff_requests.join(employees, employees.c.id == sr.employee_id).join(
+                holder, holder.c.id == sr.holder_id
+            )
+        )
+        # One comparison per represented supervisor (a handful): the raw path has no IN lists.
+        .where(sr.status == "pending", sa.or_(*(sr.holder_id == b for b in bosses)))
+        .where(sr.employee_id != employee_id)
+        .order_by(sr.created_at, sr.id)
+        .limit(limit)
+    )
+    out = []
+    for r in await recaps._rows(db, query):
+        (rid, kind, absence, start, end, scan, at, reason, reference, attachment) = r[:10]
+        item: dict[str, Any] = {
+            "request_id": rid,
+            "kind": kind,
+            "status": "pending",
+            "employee": {"nip": r[13], "name": r[14]},
+            "holder": {"nip": r[15], "name": r[16]},
+            "escalations": r[11],
+            "reason": reason,
+            "created_at": recaps._utc(r[12]).isoformat(timespec="seconds"),
+            "decided_at": None,
+            "note": "",
+            "effect": None,
+        }
+        if kind == "correction":
+            item |= {
+                "date": recaps._day(start).isoformat(),
+                "scan": scan,
+                "at": recaps._utc(at).isoformat(timespec="seconds") if at else None,
+            }
+        else:
+            item |= {
+                "absence": absence,
+                "start_date": recaps._day(start).isoformat(),
+                "end_date": recaps._day(end).isoformat(),
+                "days": r[10],
+                "reference": reference,
+                "attachment_id": attachment,
+            }
+        out.append(item)
+    return out
 
 
 async def mine(db: Any, employee_id: int, limit: int = 100) -> list[dict[str, Any]]:

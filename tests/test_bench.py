@@ -56,3 +56,11 @@ def test_the_checkin_bench_open_loop_reports_its_rate() -> None:
     assert re.search(r"latency at the rate: p50 [\d.]+ ms +p99 [\d.]+ ms +max", out), out
     stored = re.search(r"rows in database: +(\d+) +acknowledged new: (\d+)", out)
     assert stored and stored.group(1) == stored.group(2) and int(stored.group(1)) > 0, out
+
+
+@pytest.mark.slow
+def test_the_approvals_bench_lists_every_pending_request() -> None:
+    out = run(str(BENCH / "approvals"), "--pending=20", "--repeat=2")
+    assert "approvals list: 20 pending requests, 2 runs" in out, out
+    assert re.search(r"domain: median +[\d.]+ ms", out), out
+    assert re.search(r"http: median +[\d.]+ ms +worst +[\d.]+ ms +\(target < 100 ms", out), out
