@@ -575,3 +575,45 @@ def test_without_a_supervisor_the_unit_operator_decides(
         headers=headers,
     )
     assert bad.status_code == 422
+
+
+def test_the_console_lists_and_decides_in_bulk(client: TestClient, org: dict[str, Any]) -> None:
+    from tests.support.admin import csrf, make_admins, sign_in
+
+    make_admins(client)
+    ids = []
+    for name, day in (("A", "2026-12-03"), ("D", "2026-12-04")):
+        sent = me(
+            org["phones"][name],
+            "POST",
+            "/api/v1/me/requests",
+            {
+                "kind": "absence",
+                "absence": "izin",
+                "start_date": day,
+                "end_date": day,
+                "reason": "Izin",
+            },
+        )
+        ids.append(sent.json()["request_id"])
+    sign_in(client, "unit_operator")
+    page = client.get("/admin/requests?held=operator")
+    assert page.status_code == 200
+    assert f'value="{ids[1]}"' in page.text and f'value="{ids[0]}"' not in page.text
+    assert "Pengajuan" in page.text  # Indonesian first
+    assert f'value="{ids[0]}"' in client.get("/admin/requests").text
+    done = client.post(
+        "/admin/requests/decisions",
+        data={
+            "csrf_token": csrf(client),
+            "request_id": [str(i) for i in ids],
+            "decision": "reject",
+        },
+    )
+    assert done.status_code == 200
+    assert f"#{ids[0]}: rejected" in done.text and f"#{ids[1]}: rejected" in done.text
+    db = app_db(client)
+    statuses = run(client, db.fetch_all, sa.select(staff_requests.c.status))
+    assert {r["status"] for r in statuses} == {"rejected"}
+    employee = client.get(f"/admin/employees/{org['ids']['A']}")
+    assert "Cuti tahunan" in employee.text or "cuti tahunan" in employee.text.lower()
