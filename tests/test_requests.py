@@ -617,3 +617,36 @@ def test_the_console_lists_and_decides_in_bulk(client: TestClient, org: dict[str
     assert {r["status"] for r in statuses} == {"rejected"}
     employee = client.get(f"/admin/employees/{org['ids']['A']}")
     assert "Cuti tahunan" in employee.text or "cuti tahunan" in employee.text.lower()
+
+
+def test_no_supervisor_and_no_operator_is_refused(client: TestClient, org: dict[str, Any]) -> None:
+    from backend.db import admin_users
+
+    db = app_db(client)
+    run(client, db.execute, admin_users.update().values(active=False))
+    body = {
+        "kind": "absence",
+        "absence": "izin",
+        "start_date": "2026-12-03",
+        "end_date": "2026-12-03",
+        "reason": "Izin",
+    }
+    refused = me(org["phones"]["D"], "POST", "/api/v1/me/requests", body)
+    assert refused.status_code == 422 and code(refused) == "no_supervisor"
+    assert "atasan" in refused.json()["error"]["message"]
+    # With a supervisor nobody else is needed.
+    assert me(org["phones"]["A"], "POST", "/api/v1/me/requests", body).status_code == 201
+
+
+def test_a_replayed_request_is_refused(client: TestClient, org: dict[str, Any]) -> None:
+    a = org["phones"]["A"]
+    path = "/api/v1/me/requests"
+    body = b'{"kind": "absence", "absence": "izin", "start_date": "2026-12-03", "end_date": "2026-12-03", "reason": "Izin"}'
+    header = a.me_authorization("POST", path, body, ts=int(clock.timestamp() * 1000))
+    headers = {"authorization": header, "content-type": "application/json"}
+    assert client.post(path, content=body, headers=headers).status_code == 201
+    again = client.post(path, content=body, headers=headers)
+    assert again.status_code == 401 and code(again) == "replayed_request"
+    # The same signature over another body is not valid at all.
+    other = body.replace(b"Izin", b"Sakit")
+    assert code(client.post(path, content=other, headers=headers)) == "bad_signature"

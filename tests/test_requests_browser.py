@@ -249,3 +249,37 @@ def test_two_phones_request_approve_correct_escalate(
     pending.filter(has_text=c["name"]).wait_for()
     phone_a.close()
     phone_b.close()
+
+
+def test_a_request_made_without_signal_is_signed_and_sent_later(
+    server: LiveServer, chromium: Browser, database_url: str, tmp_path: Path
+) -> None:
+    from backend.db import attachments, staff_requests
+
+    demo: dict[str, Any] = json.loads(server.cli("demo", "--json", "--employees", "1"))
+    letter = tmp_path / "surat.png"
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(letter, format="PNG")
+    day = weekday_after(datetime.now(WIB).date(), 1)
+    ctx = phone(chromium)
+    page = enrolled(ctx, server, demo["employees"][0]["nip"])
+    page.click("#open-requests")
+    page.locator("#req-balance").filter(has_text="Sisa cuti tahunan").wait_for()
+
+    ctx.set_offline(True)
+    page.select_option("#req-kind", "sakit")
+    page.fill("#req-start", day.isoformat())
+    page.fill("#req-reason", "Demam")
+    page.set_input_files("#req-photo", str(letter))
+    page.click("#req-submit")
+    page.locator("#req-message").filter(has_text="Belum ada sinyal").wait_for()
+    page.locator("#req-outbox li").filter(has_text="menunggu sinyal").wait_for()
+    count = sa.select(sa.func.count()).select_from(staff_requests)
+    assert run_db(database_url, lambda db: db.fetch_val(count)) == 0
+
+    ctx.set_offline(False)  # the 'online' event sends it, signed now
+    page.locator("#req-outbox").wait_for(state="hidden")
+    row = run_db(database_url, lambda db: db.fetch_one(staff_requests.select()))
+    assert row["absence_kind"] == "sakit" and row["status"] == "pending"
+    kept = run_db(database_url, lambda db: db.fetch_one(attachments.select()))
+    assert row["attachment_id"] == kept["id"] and kept["content_type"] == "image/png"
+    ctx.close()
