@@ -602,6 +602,8 @@ def test_the_console_lists_and_decides_in_bulk(client: TestClient, org: dict[str
     assert f'value="{ids[1]}"' in page.text and f'value="{ids[0]}"' not in page.text
     assert "Pengajuan" in page.text  # Indonesian first
     assert f'value="{ids[0]}"' in client.get("/admin/requests").text
+    home = client.get("/admin/").text
+    assert "Kotak masuk" in home and "Pengajuan yang diputuskan operator: <b>1</b>" in home
     done = client.post(
         "/admin/requests/decisions",
         data={
