@@ -147,7 +147,7 @@ async def _has_operator(db: Any, person: Any) -> bool:
 async def _check_correction(db: Any, person: Any, data: dict[str, Any]) -> dict[str, Any]:
     day = _date(data, "date")
     scan = data.get("scan")
-    if scan not in ("in", "out"):
+    if not isinstance(scan, str) or scan not in ("in", "out"):
         raise ApiError("validation_failed", detail="scan: in or out")
     moment = _moment(data)
     if moment > utcnow():
@@ -181,7 +181,7 @@ async def _check_correction(db: Any, person: Any, data: dict[str, Any]) -> dict[
 
 async def _check_absence(db: Any, person: Any, data: dict[str, Any]) -> dict[str, Any]:
     kind = data.get("absence")
-    if kind not in absence_entries.KINDS:
+    if not isinstance(kind, str) or kind not in absence_entries.KINDS:
         raise ApiError(
             "validation_failed", detail=f"absence: one of {', '.join(absence_entries.KINDS)}"
         )
@@ -292,7 +292,7 @@ async def submit(db: Any, employee_id: int, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError("invalid_request", detail="expected a JSON object")
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ApiError("validation_failed", detail="kind: correction or absence")
     reason = _text(data, "reason", MAX_REASON, required=True)
     person = await _employee(db, employee_id)
@@ -383,7 +383,8 @@ async def decide(db: Any, request_id: int, data: Any, decider: Decider) -> dict[
     """Approve (with its effect) or reject a pending request; all of it or nothing."""
     if not isinstance(data, dict):
         raise ApiError("invalid_request", detail="expected a JSON object")
-    decision = DECISIONS.get(data.get("decision"))  # type: ignore[arg-type]
+    wanted = data.get("decision")
+    decision = DECISIONS.get(wanted) if isinstance(wanted, str) else None
     if decision is None:
         raise ApiError("validation_failed", detail="decision: approve or reject")
     note = _text(data, "note", MAX_REASON, required=False)

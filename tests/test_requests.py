@@ -333,6 +333,12 @@ def test_rejected_changes_nothing_and_cancel_while_pending(
     ("body", "expected"),
     [
         ({"kind": "leave"}, "validation_failed"),
+        ({"kind": ["absence"]}, "validation_failed"),
+        ({"absence": ["sakit"]}, "validation_failed"),
+        ({"absence": {"x": 1}}, "validation_failed"),
+        ({"reason": 5}, "validation_failed"),
+        ({"start_date": None}, "validation_failed"),
+        ({"attachment_id": 7}, "validation_failed"),
         ({"absence": "sakit"}, "attachment_required"),
         ({"absence": "dl"}, "reference_required"),
         ({"absence": "libur"}, "validation_failed"),
@@ -569,6 +575,17 @@ def test_without_a_supervisor_the_unit_operator_decides(
     db = app_db(client)
     kinds = {r["kind"] for r in run(client, db.fetch_all, absences.select())}
     assert kinds == {"dl", "izin"}
+    for odd in ({"decision": ["approve"]}, {"decision": {"a": 1}}, []):
+        weird = client.post(
+            f"/api/v1/admin/requests/{other.json()['request_id']}", json=odd, headers=headers
+        )
+        assert weird.status_code in (400, 422), weird.text
+    weird = client.post(
+        "/api/v1/admin/requests/decisions",
+        json={"request_ids": [1], "decision": ["approve"]},
+        headers=headers,
+    )
+    assert weird.status_code == 422
     bad = client.post(
         f"/api/v1/admin/requests/{other.json()['request_id']}",
         json={"decision": "maybe"},

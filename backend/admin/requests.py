@@ -92,7 +92,10 @@ async def decide_many(db: Any, me: Principal, data: Any) -> dict[str, Any]:
     ):
         raise ApiError("validation_failed", detail=f"request_ids: 1 to {MAX_BULK} ids")
     one = {"decision": data.get("decision"), "note": data.get("note", "")}
-    if one["decision"] not in staff_requests_domain.DECISIONS:
+    if (
+        not isinstance(one["decision"], str)
+        or one["decision"] not in staff_requests_domain.DECISIONS
+    ):
         raise ApiError("validation_failed", detail="decision: approve or reject")
     results = []
     for request_id in dict.fromkeys(ids):
