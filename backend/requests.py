@@ -316,6 +316,12 @@ async def submit(db: Any, employee_id: int, data: Any) -> dict[str, Any]:
         )
         if clash is not None:
             raise ApiError("overlapping_request", detail=f"request:{clash}")
+        if checked.get("absence_kind") == leave.ANNUAL:
+            # Again under the lock: another annual leave request may have been sent meanwhile.
+            worked = await leave.working_days(
+                db, employee_id, checked["start_date"], checked["end_date"]
+            )
+            await _check_balance(db, employee_id, worked)
         approver = await organisation.approver_for(db, employee_id, on)
         holder = None if approver is None else (approver.acting_for or approver.employee_id)
         if holder is None and not await _has_operator(db, person):
