@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
-from backend import admin, api, events, health, me, me_activities, metrics
+from backend import admin, api, events, health, me, me_activities, metrics, requests, selfservice
 from backend.admin.security import AuthError, auth_error_handler
 from backend.checkin.endpoint import submit_checkin
 from backend.checkin.fastpath import FastStarlette
@@ -88,11 +88,18 @@ api_routes = [
     Route("/time", api.server_time, methods=["GET"]),
     Route("/devices", api.enrol_device, methods=["POST"]),
     Route("/checkins", submit_checkin, methods=["POST"]),  # also in fast_routes below
+    Route("/me", selfservice.profile, methods=["GET"]),
     Route("/me/checkins", me.my_checkins, methods=["GET"]),
     Route("/me/activities", me_activities.get_month, methods=["GET"]),
     Route("/me/activities/{date}", me_activities.put_day, methods=["PUT"]),
-    Route("/me/approvals", me_activities.list_approvals, methods=["GET"]),
-    Route("/me/approvals/{id}", me_activities.decide, methods=["POST"]),
+    Route("/me/attachments", selfservice.upload_attachment, methods=["POST"]),
+    Route("/me/requests", selfservice.create_request, methods=["POST"]),
+    Route("/me/requests", selfservice.list_requests, methods=["GET"]),
+    Route("/me/requests/{request_id:id}/cancel", selfservice.cancel_request, methods=["POST"]),
+    # Requests (integer ids) and diary days (activity-<n>) waiting for the signer's decision.
+    Route("/me/approvals", selfservice.list_approvals, methods=["GET"]),
+    Route("/me/approvals/{id}", selfservice.decide_approval, methods=["POST"]),
+    Route("/me/inbox", selfservice.my_inbox, methods=["GET"]),
     Route("/openapi.json", api.openapi, methods=["GET"]),
 ]
 
@@ -112,7 +119,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             # The check-in writer, and the event bus across processes (PostgreSQL).
             async with state.hot.running(), events.bridged(state.events, settings.database_url):
-                async with display_server.rotation.running(state):  # pushes the displays' tokens
+                async with (
+                    display_server.rotation.running(state),  # pushes the displays' tokens
+                    requests.escalating(state.db, settings.request_escalate_days),
+                ):
                     yield
         finally:
             await state.db.disconnect()

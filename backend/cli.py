@@ -330,6 +330,16 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> None:
     print("next: `presensi migrate` brings the schema up to this version")
 
 
+def cmd_requests_escalate(args: argparse.Namespace, settings: Settings) -> None:
+    from backend.requests import escalate_due
+
+    days = settings.request_escalate_days if args.days is None else args.days
+    if days < 1:
+        raise CliError("--days must be 1 or more")
+    moved = run_db(settings, lambda db: escalate_due(db, days))
+    print(f"{len(moved)} undecided requests moved up after {days} working days")
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -409,6 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agency-id", type=int)
     p.add_argument("--unit-id", type=int)
     p.set_defaults(func=cmd_admin_create)
+
+    req = sub.add_parser("requests", help="requests from the phones")
+    req_sub = req.add_subparsers(dest="requests_command", required=True, metavar="ACTION")
+    p = req_sub.add_parser(
+        "escalate", help="move undecided requests up the chain (the server does it every 15 min)"
+    )
+    p.add_argument("--days", type=int, help="working days (default: REQUEST_ESCALATE_DAYS)")
+    p.set_defaults(func=cmd_requests_escalate)
     return parser
 
 

@@ -497,6 +497,68 @@ rate_limits = sa.Table(
     sa.Index("ix_rate_limits_expires_at", "expires_at"),
 )
 
+# A photo a phone sent with a request (a doctor's letter), re-encoded without EXIF or GPS.
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # att_<random>
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False, index=True),
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+# A request from the phone (backend/requests.py): a correction or an absence, decided by the
+# holder (the supervisor, or whoever it was escalated to) or an operator of the unit.
+staff_requests = sa.Table(
+    "staff_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # correction / absence
+    sa.Column("absence_kind", sa.String(32), nullable=True),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("scan", sa.String(8), nullable=True),  # in / out (correction)
+    _ts("at", nullable=True),  # the claimed time (correction), UTC
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("reference", sa.String(100), nullable=False, server_default=""),
+    sa.Column(
+        "attachment_id", sa.String(32), sa.ForeignKey("attachments.id"), nullable=True, index=True
+    ),
+    sa.Column("days", sa.Integer, nullable=False, server_default="0"),  # working days covered
+    sa.Column("status", sa.String(16), nullable=False),  # pending/approved/rejected/cancelled
+    # Whose decision it is: a supervisor (or their delegate); NULL: the unit's operators only.
+    sa.Column("holder_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=True),
+    sa.Column("escalations", sa.Integer, nullable=False, server_default="0"),
+    _ts("held_since", nullable=False),  # the last hand-over; escalation counts from here
+    _ts("created_at", nullable=False),
+    _ts("decided_at", nullable=True),
+    sa.Column("decided_by", sa.String(100), nullable=True),
+    sa.Column("decider_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=True),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+    sa.Column("effect", sa.String(40), nullable=True),  # absence:<id> / correction:<id>
+    sa.Index("ix_staff_requests_holder_status", "holder_id", "status"),
+    sa.Index("ix_staff_requests_employee_status", "employee_id", "status"),
+    sa.Index("ix_staff_requests_status_held", "status", "held_since"),
+)
+
+# Every hand-over of a request: submitted, escalated, decided, cancelled.
+request_events = sa.Table(
+    "request_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "request_id", sa.Integer, sa.ForeignKey("staff_requests.id"), nullable=False, index=True
+    ),
+    _ts("at", nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("holder_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=True),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+)
+
 # The recaps read a whole period for many employees at once; with the time and status in the
 # index, SQLite answers from the index alone.
 sa.Index(

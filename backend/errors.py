@@ -185,6 +185,36 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         409,
         _("This office already holds an apel at an overlapping time."),
     ),
+    # Requests from the phone (backend/requests.py)
+    "no_supervisor": (
+        422,
+        _(
+            "You have no supervisor and your unit has no operator to decide this. Tell your HR staff."
+        ),
+    ),
+    "insufficient_leave_balance": (
+        422,
+        _("Your annual leave balance is not enough for these days."),
+    ),
+    "overlapping_request": (
+        409,
+        _(
+            "You already have a pending request for some of these days. Cancel it or wait for the decision."
+        ),
+    ),
+    "request_not_pending": (409, _("This request has already been decided or cancelled.")),
+    "not_your_approval": (403, _("This request is not yours to decide.")),
+    "unsupported_attachment": (
+        415,
+        _("The attachment must be a photo (JPEG, PNG or WebP)."),
+    ),
+    "unknown_attachment": (422, _("The attachment was not found. Take the photo again.")),
+    "attachment_required": (422, _("Attach a photo of the doctor's letter.")),
+    "reference_required": (422, _("Enter the number of the assignment letter.")),
+    "range_too_long": (422, _("A request covers at most 60 days.")),
+    "not_a_working_day": (422, _("These dates are not your working days.")),
+    "correction_in_future": (422, _("The time of a correction cannot be in the future.")),
+    "scan_exists": (409, _("That day already has this scan; there is nothing to correct.")),
     "internal_error": (
         500,
         _(

@@ -9,6 +9,7 @@ approvals listed by the same ``/api/v1/me/approvals``.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from starlette.requests import Request
@@ -49,6 +50,10 @@ async def _signed_json(
 
 async def put_day(request: Request) -> JSONResponse:
     state = AppState.of(request)
+    try:  # a path that names no day is no resource: 404 before any signature work
+        date.fromisoformat(request.path_params["date"])
+    except ValueError as exc:
+        raise ApiError("not_found") from exc
     data, person, claim = await _signed_json(
         request, state, activities.BODY_LIMIT, claim_later=True
     )
@@ -81,31 +86,6 @@ async def get_month(request: Request) -> JSONResponse:
         {"month": start.strftime("%Y-%m"), "days": days, "target_ids": targets},
         headers=_NO_STORE,
     )
-
-
-async def list_approvals(request: Request) -> JSONResponse:
-    state = AppState.of(request)
-    person = await authenticate(request, state)
-    who = await activities.person(state.db, person["id"])
-    items = await activities.list_activity_approvals(state.db, person["id"], who.today())
-    return JSONResponse({"approvals": items}, headers=_NO_STORE)
-
-
-async def decide(request: Request) -> JSONResponse:
-    state = AppState.of(request)
-    data, person, _claim = await _signed_json(request, state, state.settings.max_body_bytes)
-    day_id = activities.parse_approval_id(request.path_params["id"])
-    if day_id is None:
-        raise ApiError("not_found")
-    result = await activities.decide_activity(
-        state.db,
-        state.settings,
-        day_id=day_id,
-        decision=activities.parse_decision(data),
-        actor=f"employee:{person['nip']}",
-        approver_employee_id=person["id"],
-    )
-    return JSONResponse(result, headers=_NO_STORE)
 
 
 def _signed(method: str, path: str, body: bool) -> str:
@@ -208,9 +188,11 @@ register(
     "/api/v1/me/approvals",
     {
         "get": {
-            "summary": "What the signing supervisor (or delegate) decides: submitted diary days",
+            "summary": "What the signing supervisor (or delegate) decides: requests and submitted "
+            "diary days",
             "description": _signed("GET", "/api/v1/me/approvals", False)
-            + " Activity items have `type: activity` and ids `activity-<n>`.",
+            + " Request items have `type: request` and the request's id; activity items have "
+            "`type: activity` and ids `activity-<n>`.",
             "responses": {
                 "200": json_response(
                     "Items waiting for the supervisor's decision, oldest first",
@@ -229,8 +211,8 @@ register(
     "/api/v1/me/approvals/{id}",
     {
         "post": {
-            "summary": "Decide a submitted diary day: approve (optionally fewer minutes), return "
-            "or reject, with a note",
+            "summary": "Decide a request (integer id: approve or reject, note?) or a submitted "
+            "diary day (activity-<n>: approve, optionally fewer minutes, return or reject, note)",
             "description": _signed("POST", "/api/v1/me/approvals/<id>", True),
             "requestBody": json_body(
                 {
@@ -245,18 +227,9 @@ register(
             ),
             "responses": {
                 "200": json_response(
-                    "The day's new status and validated minutes",
-                    {
-                        "type": "object",
-                        "required": ["id", "type", "date", "status", "minutes"],
-                        "properties": {
-                            "id": {"type": "string"},
-                            "type": {"type": "string"},
-                            "date": {"type": "string", "format": "date"},
-                            "status": _STATUS,
-                            "minutes": {"type": "integer"},
-                        },
-                    },
+                    "A diary day: its new status and validated minutes ({id, type, date, "
+                    "status, minutes}); a request: the decided request",
+                    {"type": "object"},
                 ),
                 **_ERRORS,
             },

@@ -82,6 +82,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds an enrolment code for a phone stays valid.",
     ),
     Setting(
+        "REQUEST_ESCALATE_DAYS",
+        int,
+        3,
+        "Working days a request from the phone may wait for its supervisor before it moves up "
+        "to the supervisor's supervisor and the unit's operators.",
+    ),
+    Setting(
         "ENROL_LIMIT_PER_NIP",
         int,
         5,
@@ -169,6 +176,7 @@ class Settings:
     qr_keys: tuple[tuple[str, bytes], ...] = field(repr=False)
     secret_key: bytes = field(repr=False)
     enrolment_code_ttl: int = 86400
+    request_escalate_days: int = 3
     enrol_limit_per_nip: int = 5
     enrol_limit_per_ip: int = 200
     enrol_limit_window: int = 900
@@ -267,7 +275,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     secret_text = str(raw["SECRET_KEY"]) or _read_or_create(
         data_dir / "secret_key", lambda: secrets.token_urlsafe(48)
     )
-    for name in ("QR_PERIOD", "QR_GRACE_WINDOWS", "ENROLMENT_CODE_TTL", "MAX_BODY_BYTES"):
+    for name in (
+        "QR_PERIOD",
+        "QR_GRACE_WINDOWS",
+        "ENROLMENT_CODE_TTL",
+        "MAX_BODY_BYTES",
+        "REQUEST_ESCALATE_DAYS",
+    ):
         if raw[name] < (0 if name == "QR_GRACE_WINDOWS" else 1):
             raise ValueError(f"{ENV_PREFIX}{name} must be positive, got {raw[name]}")
     for name in (
@@ -289,6 +303,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         qr_keys=parse_qr_keys(qr_keys_text),
         secret_key=secret_text.encode(),
         enrolment_code_ttl=raw["ENROLMENT_CODE_TTL"],
+        request_escalate_days=raw["REQUEST_ESCALATE_DAYS"],
         enrol_limit_per_nip=raw["ENROL_LIMIT_PER_NIP"],
         enrol_limit_per_ip=raw["ENROL_LIMIT_PER_IP"],
         enrol_limit_window=raw["ENROL_LIMIT_WINDOW"],

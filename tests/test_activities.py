@@ -395,8 +395,9 @@ def test_bad_month_and_date(client: TestClient, org: dict[str, Any]) -> None:
     staff = org["phones"]["staff"]
     assert code(signed(staff, "GET", "/api/v1/me/activities?month=2026-13")) == "invalid_request"
     assert code(signed(staff, "GET", "/api/v1/me/activities")) == "invalid_request"
+    # A path that names no day is no resource (as for any id beyond the columns).
     bad = signed(staff, "PUT", "/api/v1/me/activities/2026-02-30", {"entries": []})
-    assert code(bad) == "invalid_request"
+    assert bad.status_code == 404 and code(bad) == "not_found"
 
 
 def test_a_replayed_put_is_refused_and_changes_nothing(

@@ -97,6 +97,8 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("GET", "/admin/absences", ALL),
     ("POST", "/admin/absences", WRITERS),
     ("POST", "/admin/absences/1/cancel", WRITERS),
+    ("GET", "/admin/requests", ALL),
+    ("POST", "/admin/requests/decisions", WRITERS),
     ("GET", "/admin/holidays", ALL),
     ("POST", "/admin/holidays", ORG),
     ("GET", "/admin/schedules", ALL),
@@ -152,6 +154,10 @@ API: list[tuple[str, str, set[str]]] = [
     ("DELETE", "/apel/1", WRITERS),
     ("GET", "/apel/1/attendance", ALL),
     ("GET", "/recaps/monthly", ALL),
+    ("GET", "/requests", ALL),
+    ("POST", "/requests/decisions", WRITERS),
+    ("GET", "/requests/1", ALL),
+    ("POST", "/requests/1", WRITERS),
     ("POST", "/displays/1/revoke", WRITERS),
 ]
 

@@ -73,3 +73,10 @@ def test_the_activities_bench_reports_every_phase() -> None:
     assert re.search(r"diary latency: +p50 [\d.]+ ms +p99 [\d.]+ ms", out), out
     assert re.search(r"check-ins: +p99 alone [\d.]+ ms", out), out
     assert "'approved': 30, 'entries': 150" in out, out
+
+
+def test_the_approvals_bench_lists_every_pending_request() -> None:
+    out = run(str(BENCH / "approvals"), "--pending=20", "--repeat=2")
+    assert "approvals list: 20 pending requests, 2 runs" in out, out
+    assert re.search(r"domain: median +[\d.]+ ms", out), out
+    assert re.search(r"http: median +[\d.]+ ms +worst +[\d.]+ ms +\(target < 100 ms", out), out

@@ -275,3 +275,58 @@ def test_every_command_has_help(
         main([*command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: presensi" in capsys.readouterr().out
+
+
+def test_requests_escalate_moves_what_waited_too_long(cli: Any, database_url: str) -> None:
+    import asyncio
+    from datetime import date, timedelta
+
+    from backend.db import make_database, request_events, staff_requests, utcnow
+
+    info = demo(cli, "--employees", "2")
+    staff, boss = (e["nip"] for e in info["employees"])
+
+    async def setup() -> None:
+        db = make_database(database_url)
+        await db.connect()
+        try:
+            ids = {r["nip"]: r["id"] for r in await db.fetch_all(employees.select())}
+            await db.execute(
+                employees.update()
+                .where(employees.c.id == ids[staff])
+                .values(supervisor_id=ids[boss])
+            )
+            old = utcnow() - timedelta(days=14)
+            await db.execute(
+                staff_requests.insert().values(
+                    employee_id=ids[staff],
+                    kind="absence",
+                    absence_kind="izin",
+                    start_date=date(2026, 12, 3),
+                    end_date=date(2026, 12, 3),
+                    reason="x",
+                    status="pending",
+                    holder_id=ids[boss],
+                    held_since=old,
+                    created_at=old,
+                )
+            )
+        finally:
+            await db.disconnect()
+
+    async def events() -> list[str]:
+        db = make_database(database_url)
+        await db.connect()
+        try:
+            return [r["action"] for r in await db.fetch_all(request_events.select())]
+        finally:
+            await db.disconnect()
+
+    asyncio.run(setup())
+    # 14 calendar days are 10 working days: not yet 30.
+    assert last_line(cli("requests", "escalate", "--days", "30")[0]).startswith("0 undecided")
+    out, _err = cli("requests", "escalate")
+    assert last_line(out) == "1 undecided requests moved up after 3 working days"
+    assert asyncio.run(events()) == ["escalated"]
+    assert last_line(cli("requests", "escalate")[0]).startswith("0 undecided")
+    assert "--days" in cli("requests", "escalate", "--days", "0", status=2)[1]

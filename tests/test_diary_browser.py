@@ -161,9 +161,8 @@ def open_diary(page: Page, server: LiveServer, person: dict[str, str]) -> None:
 def choose(page: Page, day: date) -> None:
     page.fill("#diary-date", day.isoformat())
     page.dispatch_event("#diary-date", "change")
-    page.locator(f'#diary-days, #diary-date[value="{day.isoformat()}"]').first.wait_for(
-        state="attached"
-    )
+    # The screen marks the day once it is loaded (and the month refreshed).
+    page.locator(f'body[data-diary-day="{day.isoformat()}"]').wait_for(state="attached")
 
 
 def add(page: Page, start: str, end: str, text: str, quantity: str, unit: str) -> None:
@@ -172,7 +171,15 @@ def add(page: Page, start: str, end: str, text: str, quantity: str, unit: str) -
     page.fill("#diary-description", text)
     page.fill("#diary-quantity", quantity)
     page.fill("#diary-unit", unit)
+    before = page.locator("#diary-entries li button").count()  # an entry has its delete button
     page.click("#diary-add")
+    # The entry is kept in IndexedDB first, then drawn and the form cleared: wait for both
+    # rather than race the next entry's typing against the reset.
+    page.wait_for_function(
+        "n => document.querySelectorAll('#diary-entries li button').length > n"
+        " && document.getElementById('diary-description').value === ''",
+        arg=before,
+    )
 
 
 def wait_status(page: Page, status: str) -> None:

@@ -36,6 +36,7 @@ from backend.admin import (
     offices,
     phones,
     recaps,
+    requests,
     scope,
     units,
 )
@@ -429,6 +430,10 @@ routes: list[BaseRoute] = [
     Route("/apel/{apel_id:id}", endpoint(WRITERS, apel.api_delete), methods=["DELETE"]),
     Route("/apel/{apel_id:id}/attendance", endpoint(READERS, apel.api_attendance), methods=GET),
     Route("/recaps/monthly", endpoint(READERS, recaps.monthly_api), methods=GET),
+    Route("/requests", endpoint(READERS, requests.api_list), methods=GET),
+    Route("/requests/decisions", endpoint(WRITERS, requests.api_decide_many), methods=POST),
+    Route("/requests/{request_id:id}", endpoint(READERS, requests.api_get), methods=GET),
+    Route("/requests/{request_id:id}", endpoint(WRITERS, requests.api_decide), methods=POST),
 ]
 
 
@@ -476,13 +481,20 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("GET", "/recaps/monthly"): "The monthly recap (month=YYYY-MM, unit): per employee counts, "
     "attendance %, apel due/attended/missed, the diary (days submitted/approved, validated and "
     "effective minutes, %) and the itemised TPP deductions",
+    ("GET", "/requests"): "Requests from the phones (status: pending (default), approved, "
+    "rejected, cancelled, all; held: all (default) or operator: no supervisor, or escalated)",
+    ("POST", "/requests/decisions"): "Decide several requests {request_ids, decision: "
+    "approve|reject, note?}; each is decided on its own, results per id",
+    ("GET", "/requests/{request_id}"): "One request with its history of hand-overs",
+    ("POST", "/requests/{request_id}"): "Decide a request {decision: approve|reject, note?}",
 }
 
 
 def _operation(method: str, path: str) -> dict[str, Any]:
     from backend.openapi import ERROR_RESPONSE, json_body, json_response
 
-    ok = "201" if method == "POST" and not path.endswith(("/revoke", "/import")) else "200"
+    created = not path.endswith(("/revoke", "/import")) and not path.startswith("/requests")
+    ok = "201" if method == "POST" and created else "200"
     operation: dict[str, Any] = {
         "summary": SUMMARIES[(method, path)],
         "tags": ["admin"],

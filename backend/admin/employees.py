@@ -260,7 +260,11 @@ async def _detail(
             .where(devices.c.employee_id == employee_id)
             .order_by(devices.c.created_at.desc())
         )
-        return {"row": row, "phones": phones} | await _form_context(state.db, me)
+        from backend import leave, requests
+
+        year = (await requests.today_of(state.db, employee_id)).year
+        balance = await leave.annual_balance(state.db, employee_id, year)
+        return {"row": row, "phones": phones, "leave": balance} | await _form_context(state.db, me)
 
     return await form_page(
         request,

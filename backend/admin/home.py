@@ -14,7 +14,7 @@ from backend.admin.displays import state_of
 from backend.admin.pages import render
 from backend.admin.phones import count_enrolled
 from backend.admin.security import READERS, require_role
-from backend.db import employees
+from backend.db import employees, request_events, staff_requests
 from backend.state import AppState
 
 
@@ -36,4 +36,32 @@ async def overview(request: Request) -> Response:
         "online": states.count("online"),
         "displays": len([s for s in states if s != "revoked"]),
     }
-    return render(request, "admin/home.html", {"stats": stats})
+    return render(request, "admin/home.html", {"stats": stats, "inbox": await inbox(db, me)})
+
+
+async def inbox(db: Any, me: Any) -> dict[str, int]:
+    """The console's inbox: requests only operators will decide (no supervisor, or escalated),
+    all pending ones, and hand-overs of the last 30 days, in the admin's scope."""
+    from datetime import timedelta
+
+    from backend.db import utcnow
+
+    mine = staff_requests.c.employee_id.in_(sa.select(employees.c.id).where(scope.employees(me)))
+    pending = sa.and_(mine, staff_requests.c.status == "pending")
+    count = sa.select(sa.func.count()).select_from(staff_requests)
+    return {
+        "operator": await db.fetch_val(
+            count.where(pending).where(
+                sa.or_(staff_requests.c.holder_id.is_(None), staff_requests.c.escalations > 0)
+            )
+        )
+        or 0,
+        "pending": await db.fetch_val(count.where(pending)) or 0,
+        "escalated": await db.fetch_val(
+            sa.select(sa.func.count())
+            .select_from(request_events.join(staff_requests))
+            .where(mine, request_events.c.action == "escalated")
+            .where(request_events.c.at >= utcnow() - timedelta(days=30))
+        )
+        or 0,
+    }

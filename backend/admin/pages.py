@@ -44,6 +44,7 @@ NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/absences", _("Absences"), READERS),
     ("/admin/activities", _("Activity diary"), READERS),
     ("/admin/apel", _("Apel"), READERS),
+    ("/admin/requests", _("Requests"), READERS),
     ("/admin/schedules", _("Schedules"), READERS),
     ("/admin/holidays", _("Holidays"), READERS),
     ("/admin/tpp", _("TPP"), READERS),

@@ -10,6 +10,7 @@ import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder }
 import { flush as flushDiary, setUpDiary, showDiary } from './diary.js';
 import { showHistory } from './history.js';
 import { showResult } from './result.js';
+import { checkSupervises, flushOutbox, setupRequests, showApprovals, showRequests } from './selfservice.js';
 import { forgetDevice, loadDevice, saveDevice } from './store.js';
 import { applyStrings, errorText, language, setLanguage, t } from './strings.js';
 import { fromFragment, tokenFrom } from './token.js';
@@ -33,9 +34,13 @@ const els = {
   resultHistory: document.getElementById('result-history'),
   scanAgain: document.getElementById('scan-again'),
   historyBack: document.getElementById('history-back'),
+  openRequests: document.getElementById('open-requests'),
+  openApprovals: document.getElementById('open-approvals'),
+  requestsBack: document.getElementById('requests-back'),
+  approvalsBack: document.getElementById('approvals-back'),
   queueBanner: document.getElementById('queue-banner'),
 };
-const SCREENS = ['loading', 'enrol', 'scan', 'result', 'history', 'diary'];
+const SCREENS = ['loading', 'enrol', 'scan', 'result', 'history', 'diary', 'requests', 'approvals'];
 // The server no longer accepts this phone's key: only a new enrolment helps.
 const DEVICE_GONE = new Set(['unknown_device', 'device_revoked', 'bad_signature']);
 
@@ -110,6 +115,7 @@ async function enrol(event) {
     navigator.storage?.persist?.().catch(() => false);
     els.enrolCode.value = '';
     showOwner();
+    checkSupervises(device);
     const token = pendingToken;
     pendingToken = null;
     if (token) return checkIn(token);
@@ -274,6 +280,20 @@ async function openDiary() {
   await forgetIfGone(await showDiary(device));
 }
 
+// -- requests and approvals ----------------------------------------------------------------
+
+async function openRequests() {
+  if (!device) return showEnrol();
+  show('requests');
+  await forgetIfGone(await showRequests(device));
+}
+
+async function openApprovals() {
+  if (!device) return showEnrol();
+  show('approvals');
+  await forgetIfGone(await showApprovals(device));
+}
+
 // -- start ----------------------------------------------------------------------------------
 
 function relabel() {
@@ -323,6 +343,11 @@ async function boot() {
   els.openDiary.addEventListener('click', openDiary);
   els.diaryBack.addEventListener('click', () => startScan());
   setUpDiary();
+  els.openRequests.addEventListener('click', openRequests);
+  els.openApprovals.addEventListener('click', openApprovals);
+  els.requestsBack.addEventListener('click', () => startScan());
+  els.approvalsBack.addEventListener('click', () => startScan());
+  setupRequests(() => device);
   window.addEventListener('hashchange', () => follow(readFragment()));
   window.addEventListener('online', () => {
     clockSynced = syncClock();
@@ -335,6 +360,10 @@ async function boot() {
   startQueue();
   if (device) showDiaryPending();
   onDecoderProgress(showProgress);
+  if (device) {
+    // After the clock sync: both calls are signed with the server's time.
+    clockSynced.then(() => flushOutbox(device).catch(() => null)).then(() => checkSupervises(device));
+  }
   await follow(wanted);
   // The first screen is up: now bring the fallback decoder into the app's cache (a phone
   // without a native detector needs it for its first scan, and offline later).

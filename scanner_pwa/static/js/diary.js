@@ -154,6 +154,15 @@ function render() {
   els.submit.disabled = !day.entries.length;
 }
 
+// One diary operation at a time: a day being (re)loaded after a date change must not interleave
+// with an entry being added on a slow phone, or the reload would drop the new entry.
+let queue = Promise.resolve();
+function serial(fn) {
+  const run = queue.then(fn, fn);
+  queue = run.catch(() => null);
+  return run;
+}
+
 async function showDay(date) {
   els.date.value = date;
   current = (await load(date)) ?? { date, entries: [], status: 'local', note: '', pending: false };
@@ -172,8 +181,12 @@ async function edit(change) {
   await listMonth();
 }
 
-async function addEntry(event) {
+function addEntry(event) {
   event.preventDefault();
+  return serial(addEntryNow);
+}
+
+async function addEntryNow() {
   const entry = {
     start: els.start.value,
     end: els.end.value,
@@ -190,7 +203,11 @@ async function addEntry(event) {
   note(els.state, `${els.state.textContent} · ${t('diary_saved_local')}`);
 }
 
-async function submitDay() {
+function submitDay() {
+  return serial(submitDayNow);
+}
+
+async function submitDayNow() {
   current = { ...current, pending: true };
   await save(current);
   render();
@@ -291,28 +308,33 @@ async function listMonth() {
  * @param {{deviceId: string, privateKey: CryptoKey}} owner
  * @returns {Promise<{code: string}|null>} the server's refusal, if any
  */
-export async function showDiary(owner) {
-  device = owner;
-  const date = els.date.value || today();
-  await showDay(date);
-  await listMonth();
-  await flush();
-  const refusal = await refreshMonth(date.slice(0, 7));
-  await showDay(els.date.value);
-  await listMonth();
-  return refusal;
+export function showDiary(owner) {
+  return serial(async () => {
+    device = owner;
+    const date = els.date.value || today();
+    await showDay(date);
+    await listMonth();
+    await flush();
+    const refusal = await refreshMonth(date.slice(0, 7));
+    await showDay(els.date.value);
+    await listMonth();
+    document.body.dataset.diaryDay = els.date.value;
+    return refusal;
+  });
 }
 
 /** Wire the diary screen's controls once. */
 export function setUpDiary() {
   els.form.addEventListener('submit', addEntry);
   els.submit.addEventListener('click', submitDay);
-  els.date.addEventListener('change', async () => {
+  els.date.addEventListener('change', () => serial(async () => {
+    delete document.body.dataset.diaryDay;
     if (!els.date.value) return;
     await showDay(els.date.value);
     if (device) await refreshMonth(els.date.value.slice(0, 7));
     await showDay(els.date.value);
     await listMonth();
-  });
+    document.body.dataset.diaryDay = els.date.value; // loaded: tests wait for this
+  }));
   window.addEventListener('online', () => flush());
 }

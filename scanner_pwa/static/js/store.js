@@ -137,3 +137,18 @@ export function release(key, owner) {
     return null;
   });
 }
+
+// Requests for the supervisor (selfservice.js) waiting for signal: kept unsigned in the device
+// store (one list under OUTBOX), because a phone request's signature is fresh for only
+// ±120 s; each is signed when it is finally sent.
+const OUTBOX = 'outbox';
+
+/** @returns {Promise<Array<object>>} the unsent requests, oldest first */
+export async function loadOutbox() {
+  return (await run(DEVICE, 'readonly', (s) => s.get(OUTBOX))) ?? [];
+}
+
+/** @param {Array<object>} items */
+export function saveOutbox(items) {
+  return run(DEVICE, 'readwrite', (s) => s.put(items, OUTBOX));
+}
