@@ -109,6 +109,7 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         _("The supervisor must work in the same agency as the employee."),
     ),
     "delegation_to_self": (422, _("A supervisor cannot delegate to themself.")),
+    "delegation_not_active": (409, _("This delegation has already been cancelled.")),
     "internal_error": (
         500,
         _(

@@ -99,6 +99,14 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("POST", "/admin/schedules/roster", WRITERS),
     ("GET", "/admin/tpp", ALL),
     ("POST", "/admin/tpp", ORG),
+    # organisation and discipline (issue 12)
+    ("GET", "/admin/units/1/org", ALL),
+    ("GET", "/admin/delegations", ALL),
+    ("POST", "/admin/delegations", WRITERS),
+    ("POST", "/admin/delegations/1/cancel", WRITERS),
+    ("GET", "/admin/discipline", ALL),
+    ("GET", "/admin/discipline.csv", ALL),
+    ("GET", "/admin/discipline.xlsx", ALL),
     ("POST", "/admin/displays/1/revoke", WRITERS),  # last: it switches the display off
 ]
 # Routes with their own rules, tested in test_admin_security.py.
@@ -134,6 +142,10 @@ API: list[tuple[str, str, set[str]]] = [
     ("PATCH", "/displays/1", WRITERS),
     ("POST", "/displays/1/pairing-code", WRITERS),
     ("GET", "/audit", ORG),
+    ("GET", "/delegations", ALL),
+    ("POST", "/delegations", WRITERS),
+    ("DELETE", "/delegations/1", WRITERS),
+    ("GET", "/discipline", ALL),
     ("POST", "/displays/1/revoke", WRITERS),
 ]
 

@@ -18,6 +18,7 @@ from backend.admin import (
     api,
     audit,
     auth,
+    discipline,
     displays,
     employees,
     fields,  # noqa: F401  (registers the {name:id} path convertor)
@@ -25,6 +26,7 @@ from backend.admin import (
     home,
     monitor,
     offices,
+    organisation,
     phones,
     presence,
     recaps,
@@ -49,6 +51,7 @@ routes: list[BaseRoute] = [
     Route("/agencies/{agency_id:id}", agencies.edit_page, methods=BOTH),
     Route("/units", units.list_page, methods=BOTH),
     Route("/units/{unit_id:id}", units.edit_page, methods=BOTH),
+    Route("/units/{unit_id:id}/org", organisation.chart_page, methods=GET),
     Route("/offices", offices.list_page, methods=BOTH),
     Route("/offices/{office_id:id}", offices.edit_page, methods=BOTH),
     Route("/employees", employees.list_page, methods=BOTH),
@@ -102,6 +105,12 @@ routes: list[BaseRoute] = [
     Route("/schedules/roster", schedules.set_roster, methods=POST),
     Route("/tpp", tpp.rules_page, methods=GET),
     Route("/tpp", tpp.rules_page, methods=POST),
+    # organisation and discipline (issue 12)
+    Route("/delegations", organisation.delegations_page, methods=BOTH),
+    Route("/delegations/{delegation_id:id}/cancel", organisation.cancel_page, methods=POST),
+    Route("/discipline", discipline.page, methods=GET),
+    Route("/discipline.csv", discipline.page_csv, methods=GET),
+    Route("/discipline.xlsx", discipline.page_xlsx, methods=GET),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="admin-static"),
 ]
 

@@ -29,10 +29,12 @@ from backend import versions
 from backend.admin import (
     agencies,
     audit,
+    discipline,
     displays,
     employees,
     fields,
     offices,
+    organisation,
     phones,
     scope,
     units,
@@ -381,7 +383,30 @@ async def list_audit(request: Request, me: Principal) -> Any:
     )
 
 
-GET, POST, PATCH = ["GET"], ["POST"], ["PATCH"]
+async def list_delegations(request: Request, me: Principal) -> Any:
+    query = organisation.delegation_query(
+        me, active=fields.boolean(request.query_params.get("active", ""))
+    )
+    return await paged(request, query, organisation.delegation_view)
+
+
+async def create_delegation(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    delegation_id = await organisation.create_delegation(
+        db, me, await body_of(request), request_ip(request)
+    )
+    row = await organisation.fetch_delegation(db, me, delegation_id)
+    return organisation.delegation_view(row)
+
+
+async def cancel_delegation(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    delegation_id = ident(request, "delegation_id")
+    await organisation.cancel_delegation(db, me, delegation_id, request_ip(request))
+    return organisation.delegation_view(await organisation.fetch_delegation(db, me, delegation_id))
+
+
+GET, POST, PATCH, DELETE = ["GET"], ["POST"], ["PATCH"], ["DELETE"]
 
 routes: list[BaseRoute] = [
     Route("/me", endpoint(READERS, me_), methods=GET),
@@ -422,6 +447,14 @@ routes: list[BaseRoute] = [
     ),
     Route("/displays/{display_id:id}/revoke", endpoint(WRITERS, revoke_display), methods=POST),
     Route("/audit", endpoint(ORG_ADMINS, list_audit), methods=GET),
+    Route("/delegations", endpoint(READERS, list_delegations), methods=GET),
+    Route("/delegations", endpoint(WRITERS, create_delegation, 201), methods=POST),
+    Route(
+        "/delegations/{delegation_id:id}",
+        endpoint(WRITERS, cancel_delegation),
+        methods=DELETE,
+    ),
+    Route("/discipline", endpoint(READERS, discipline.api_report), methods=GET),
 ]
 
 
@@ -447,7 +480,9 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("POST", "/employees/import"): "Import a CSV file (text/csv; nip,name,unit[,kind][,office]); "
     "?dry_run=true checks only. Any bad row: nothing is imported, 422 with every bad line",
     ("GET", "/employees/{employee_id}"): "One employee",
-    ("PATCH", "/employees/{employee_id}"): "Change name, kind, unit_id, office_id or active",
+    ("PATCH", "/employees/{employee_id}"): "Change name, kind, unit_id, office_id, active, "
+    "position, position_kind (struktural, fungsional, pelaksana), echelon (I.a … IV.b or null) "
+    "or supervisor_nip (null clears)",
     ("POST", "/employees/{employee_id}/enrolment-code"): "Issue a one-time enrolment code "
     "(older unused codes stop working)",
     ("GET", "/employees/{employee_id}/device"): "The employee's bound phone, or null",
@@ -460,6 +495,13 @@ SUMMARIES: dict[tuple[str, str], str] = {
     "another computer)",
     ("POST", "/displays/{display_id}/revoke"): "Revoke a display for good",
     ("GET", "/audit"): "The audit log (action prefix, actor, target, from, to dates)",
+    ("GET", "/delegations"): "Acting supervisors (Plt/Plh), newest first (active=true: "
+    "today's only)",
+    ("POST", "/delegations"): "Let a delegate decide for a supervisor {supervisor_nip, "
+    "delegate_nip, start_date, end_date}",
+    ("DELETE", "/delegations/{delegation_id}"): "Cancel a delegation (the row is kept)",
+    ("GET", "/discipline"): "PP 94/2021: the levels table and everyone with days absent "
+    "without reason in a year (year, unit_id, agency_id for a super admin), from the last count",
 }
 
 
