@@ -79,6 +79,42 @@ class Standing:
         return min(self.reached, key=lambda r: (-r.level.severity, r.on))
 
 
+# PP 94/2021 (Pasal 9-11), as migration 0012 seeds them into ``discipline_levels``; used as they
+# are when that table holds no defaults at all.
+DEFAULT_LEVELS = (
+    Level("teguran_lisan", 3, False, 1, "Teguran lisan"),
+    Level("teguran_tertulis", 4, False, 2, "Teguran tertulis"),
+    Level("pernyataan_tidak_puas", 7, False, 3, "Pernyataan tidak puas secara tertulis"),
+    Level("tukin_25_6", 11, False, 4, "Pemotongan tunjangan kinerja 25% selama 6 bulan"),
+    Level("tukin_25_9", 14, False, 5, "Pemotongan tunjangan kinerja 25% selama 9 bulan"),
+    Level("tukin_25_12", 17, False, 6, "Pemotongan tunjangan kinerja 25% selama 12 bulan"),
+    Level(
+        "penurunan_jabatan",
+        21,
+        False,
+        7,
+        "Penurunan jabatan setingkat lebih rendah selama 12 bulan",
+    ),
+    Level(
+        "pembebasan_jabatan",
+        25,
+        False,
+        8,
+        "Pembebasan dari jabatannya menjadi jabatan pelaksana selama 12 bulan",
+    ),
+    Level(
+        "pemberhentian", 28, False, 9, "Pemberhentian dengan hormat tidak atas permintaan sendiri"
+    ),
+    Level(
+        "pemberhentian_berturut",
+        10,
+        True,
+        9,
+        "Pemberhentian dengan hormat tidak atas permintaan sendiri (10 hari kerja berturut-turut)",
+    ),
+)
+
+
 async def levels_for(db: Any, agency_id: int | None) -> list[Level]:
     """The agency's own thresholds when it has any, else the defaults, lightest first."""
     query = sa.select(discipline_levels).order_by(
@@ -89,6 +125,8 @@ async def levels_for(db: Any, agency_id: int | None) -> list[Level]:
         rows = await db.fetch_all(query.where(discipline_levels.c.agency_id == agency_id))
     if not rows:
         rows = await db.fetch_all(query.where(discipline_levels.c.agency_id.is_(None)))
+    if not rows:
+        return list(DEFAULT_LEVELS)
     return [
         Level(r["code"], r["min_days"], bool(r["consecutive"]), r["severity"], r["sanction"])
         for r in rows
