@@ -477,7 +477,8 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("PATCH", "/offices/{office_id}"): "Change an office",
     ("GET", "/employees"): "List employees (q: name or NIP, unit_id, status active/inactive)",
     ("POST", "/employees"): "Add an employee {nip, name, unit_id, kind?, office_id?}",
-    ("POST", "/employees/import"): "Import a CSV file (text/csv; nip,name,unit[,kind][,office]); "
+    ("POST", "/employees/import"): "Import a CSV file (text/csv; nip,name,unit[,kind][,office]"
+    "[,jabatan][,jenis_jabatan][,eselon][,atasan_nip]); "
     "?dry_run=true checks only. Any bad row: nothing is imported, 422 with every bad line",
     ("GET", "/employees/{employee_id}"): "One employee",
     ("PATCH", "/employees/{employee_id}"): "Change name, kind, unit_id, office_id, active, "
