@@ -352,54 +352,60 @@ class Report:
 
 
 async def report(
-    db: Any, agency_id: int, year: int, where: Any = None, employee_id: int | None = None
+    db: Database, agency_id: int, year: int, where: Any = None, employee_id: int | None = None
 ) -> Report:
     """Everyone in ``where`` (a scope clause on employees) with at least one counted day,
     heaviest level first, from what the last count stored."""
     levels = await levels_for(db, agency_id)
-    boss = sa.alias(employees, "boss")
-    query = (
-        sa.select(
-            discipline_days.c.employee_id,
-            discipline_days.c.day,
-            discipline_days.c.run,
-            employees.c.nip,
-            employees.c.name,
-            units.c.name.label("unit"),
-            boss.c.nip.label("supervisor_nip"),
-            boss.c.name.label("supervisor_name"),
-        )
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    mine = sa.and_(
+        units.c.agency_id == agency_id,
+        sa.true() if where is None else where,
+        sa.true() if employee_id is None else employees.c.id == employee_id,
+    )
+    # Plain driver rows: a year of 20,000 staff is tens of thousands of days.
+    days_query = (
+        sa.select(discipline_days.c.employee_id, discipline_days.c.day, discipline_days.c.run)
         .select_from(
-            discipline_days.join(employees, employees.c.id == discipline_days.c.employee_id)
-            .join(units, units.c.id == employees.c.unit_id)
-            .outerjoin(boss, boss.c.id == employees.c.supervisor_id)
+            discipline_days.join(employees, employees.c.id == discipline_days.c.employee_id).join(
+                units, units.c.id == employees.c.unit_id
+            )
         )
-        .where(units.c.agency_id == agency_id)
-        .where(discipline_days.c.day.between(date(year, 1, 1), date(year, 12, 31)))
+        .where(mine, discipline_days.c.day.between(first, last))
         .order_by(discipline_days.c.employee_id, discipline_days.c.day)
     )
-    if where is not None:
-        query = query.where(where)
-    if employee_id is not None:
-        query = query.where(discipline_days.c.employee_id == employee_id)
-    people: dict[int, tuple[Any, list[tuple[date, int]]]] = {}
-    for r in await db.fetch_all(query):
-        entry = people.get(r["employee_id"])
-        if entry is None:
-            entry = people[r["employee_id"]] = (r, [])
-        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])
-        entry[1].append((day, r["run"]))
-    rows = [
-        ReportRow(
-            emp,
-            first["nip"],
-            first["name"],
-            first["unit"],
-            first["supervisor_nip"],
-            first["supervisor_name"],
-            standing(emp, days, levels),
+    found: dict[int, list[tuple[date, int]]] = {}
+    parse = date.fromisoformat
+    for emp, day, run in await recaps._rows(db, days_query):
+        found.setdefault(emp, []).append((day if isinstance(day, date) else parse(day), run))
+    boss = sa.alias(employees, "boss")
+    people_query = (
+        sa.select(
+            employees.c.id,
+            employees.c.nip,
+            employees.c.name,
+            units.c.name,
+            boss.c.nip,
+            boss.c.name,
         )
-        for emp, (first, days) in people.items()
+        .select_from(
+            employees.join(units, units.c.id == employees.c.unit_id).outerjoin(
+                boss, boss.c.id == employees.c.supervisor_id
+            )
+        )
+        .where(
+            mine,
+            employees.c.id.in_(
+                sa.select(discipline_days.c.employee_id).where(
+                    discipline_days.c.day.between(first, last)
+                )
+            ),
+        )
+    )
+    rows = [
+        ReportRow(emp, nip, name, unit, boss_nip, boss_name, standing(emp, found[emp], levels))
+        for emp, nip, name, unit, boss_nip, boss_name in await recaps._rows(db, people_query)
+        if emp in found
     ]
     rows.sort(
         key=lambda r: (

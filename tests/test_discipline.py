@@ -15,6 +15,7 @@ from backend import absences, clock, discipline, organisation
 from backend.db import discipline_days, discipline_events, discipline_levels, employees
 from tests import fixtures_discipline as fx
 from tests.conftest import app_db, run
+from tests.test_cli import cli  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
@@ -213,3 +214,28 @@ def test_standing_levels_and_streaks() -> None:
     streak = [(day(i), i) for i in range(1, 11)]
     top = discipline.standing(7, streak, LEVELS).level
     assert top and (top.level.code, top.on) == ("berturut", day(10))
+
+
+def test_the_cli_pass(cli: Any, database_url: str) -> None:  # noqa: F811
+    """``presensi discipline`` counts every agency (or one) and says how many levels are new."""
+    import asyncio
+
+    from backend.db import make_database
+
+    async def load() -> None:
+        db = make_database(database_url)
+        await db.connect()
+        try:
+            await fx.load(db)
+        finally:
+            await db.disconnect()
+
+    cli("migrate")
+    asyncio.run(load())
+    with clock.use(fx.NOW_MAY):
+        out, _ = cli("discipline", "--agency", "DSP")
+        assert "10 new discipline levels recorded" in out
+        out, _ = cli("discipline", "--year", "2026")
+        assert "0 new discipline levels recorded" in out
+    _out, err = cli("discipline", "--agency", "NOPE", status=2)
+    assert "no agency" in err
