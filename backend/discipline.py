@@ -139,15 +139,14 @@ def standing(
     """The levels reached by the absent ``days`` (each with its streak length), in date order."""
     ordered = sorted(days)
     result = Standing(employee_id, [d for d, _ in ordered])
-    result.longest_run = max((run for _, run in ordered), default=0)
+    result.longest_run = longest = max((run for _, run in ordered), default=0)
+    count = len(ordered)
     for level in levels:
         if level.consecutive:
-            hit = next(
-                ((i, d) for i, (d, run) in enumerate(ordered) if run >= level.min_days), None
-            )
-            if hit is not None:
-                result.reached.append(Reached(level, hit[1], hit[0] + 1))
-        elif level.min_days >= 1 and len(ordered) >= level.min_days:
+            if longest >= level.min_days:  # else no day can reach it: skip the walk
+                i = next(i for i, (_d, run) in enumerate(ordered) if run >= level.min_days)
+                result.reached.append(Reached(level, ordered[i][0], i + 1))
+        elif 1 <= level.min_days <= count:
             result.reached.append(Reached(level, ordered[level.min_days - 1][0], level.min_days))
     return result
 
