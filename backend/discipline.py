@@ -38,6 +38,7 @@ from backend.db import (
     discipline_events,
     discipline_levels,
     employees,
+    insert_or_lock,
     units,
     utcnow,
 )
@@ -213,6 +214,7 @@ async def count(db: Database, agency_id: int, year: int, now: datetime | None = 
     in_agency = sa.select(employees.c.id).join(units).where(units.c.agency_id == agency_id)
     first, last = date(year, 1, 1), date(year, 12, 31)
     async with db.transaction():
+        await _claim_count(db, agency_id, year, through, now)
         await db.execute(
             discipline_days.delete()
             .where(discipline_days.c.employee_id.in_(in_agency))
@@ -225,23 +227,23 @@ async def count(db: Database, agency_id: int, year: int, now: datetime | None = 
         ]
         for start in range(0, len(rows), BATCH):
             await db.execute_many(discipline_days.insert(), rows[start : start + BATCH])
-        await _store_count(db, agency_id, year, through, now)
         return await _record_events(db, agency_id, year, found, levels, now)
 
 
-async def _store_count(
+async def _claim_count(
     db: Database, agency_id: int, year: int, through: date, now: datetime
 ) -> None:
-    key = (discipline_counts.c.agency_id == agency_id, discipline_counts.c.year == year)
-    if await db.fetch_val(sa.select(discipline_counts.c.year).where(*key)) is None:
+    """First in the pass's write transaction: the agency-year's row, locked (PostgreSQL), so
+    two passes of the same year take turns instead of colliding on the rows they replace."""
+    key = {"agency_id": agency_id, "year": year}
+    created, _row = await insert_or_lock(
+        db, discipline_counts, key, {"through": through, "counted_at": now}
+    )
+    if not created:
         await db.execute(
-            discipline_counts.insert().values(
-                agency_id=agency_id, year=year, through=through, counted_at=now
-            )
-        )
-    else:
-        await db.execute(
-            discipline_counts.update().where(*key).values(through=through, counted_at=now)
+            discipline_counts.update()
+            .where(discipline_counts.c.agency_id == agency_id, discipline_counts.c.year == year)
+            .values(through=through, counted_at=now)
         )
 
 
