@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from databases import Database
 from backend import apel, httpserver, identifiers, migrate, tokens
 from backend.accounts import AccountError, create_admin
 from backend.checkin.reads import SERVING_ENV
-from backend.db import agencies, displays, employees, make_database, units
+from backend.db import agencies, displays, employees, make_database, units, utcnow
 from backend.devices import issue_enrolment_code
 from backend.employees import ValidationError, add_employee, check_csv, import_rows
 from backend.logs import log_config
@@ -340,6 +341,24 @@ def cmd_requests_escalate(args: argparse.Namespace, settings: Settings) -> None:
     print(f"{len(moved)} undecided requests moved up after {days} working days")
 
 
+def cmd_discipline(args: argparse.Namespace, settings: Settings) -> None:
+    """Count a year's days absent without reason (PP 94/2021) and record new levels."""
+    from backend import discipline
+
+    async def go(db: Database) -> dict[int, int]:
+        year = args.year or discipline.year_of(utcnow())
+        if args.agency:
+            agency_id = await _agency_id(db, args.agency)
+            return {agency_id: await discipline.count(db, agency_id, year)}
+        return await discipline.count_all(db, year)
+
+    started = time.perf_counter()
+    recorded = run_db(settings, go)
+    for agency_id, new in recorded.items():
+        print(f"agency {agency_id}: {new} new discipline levels recorded")
+    print(f"counted in {time.perf_counter() - started:.1f} s")
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -405,6 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("display", type=int, help="display id")
     p.add_argument("--qr", action="store_true", help="also draw the QR in the terminal")
     p.set_defaults(func=cmd_display_token)
+
+    p = sub.add_parser(
+        "discipline",
+        help="count days absent without reason (PP 94/2021) and record new levels; run daily",
+    )
+    p.add_argument("--year", type=int, help="calendar year (default: this year)")
+    p.add_argument("--agency", help="agency code (default: every agency)")
+    p.set_defaults(func=cmd_discipline)
 
     adm = sub.add_parser("admin", help="admin accounts")
     adm_sub = adm.add_subparsers(dest="admin_command", required=True, metavar="ACTION")

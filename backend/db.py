@@ -559,6 +559,67 @@ request_events = sa.Table(
     sa.Column("note", sa.String(500), nullable=False, server_default=""),
 )
 
+# PP 94/2021 discipline (backend/discipline.py). The thresholds are data: rows with agency_id
+# NULL are the defaults from the regulation; an agency with rows of its own uses those instead.
+# ``consecutive``: the rule counts working days absent in a row, not in the year.
+discipline_levels = sa.Table(
+    "discipline_levels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True),
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("min_days", sa.Integer, nullable=False),
+    sa.Column("consecutive", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("severity", sa.Integer, nullable=False),  # higher is heavier
+    sa.Column("sanction", sa.String(300), nullable=False),  # as the regulation names it
+    sa.UniqueConstraint("agency_id", "code", name="uq_discipline_levels_agency_code"),
+)
+
+# The working days each employee was absent without a valid reason, as the last count found
+# them (``presensi discipline``); ``run`` is the length of the streak of absent working days
+# that ends on the day.
+discipline_days = sa.Table(
+    "discipline_days",
+    metadata,
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("run", sa.Integer, nullable=False),
+    sa.Index("ix_discipline_days_day", "day"),
+)
+
+# When each agency's year was last counted, and through which day.
+discipline_counts = sa.Table(
+    "discipline_counts",
+    metadata,
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("through", sa.Date, nullable=False),
+    _ts("counted_at", nullable=False),
+)
+
+# A level an employee reached in a year, recorded by the count that first saw it (the
+# supervisor's inbox item); withdrawn when later entries (a sick note, a correction) take the
+# days below the level again.
+discipline_events = sa.Table(
+    "discipline_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("employee_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("level_code", sa.String(32), nullable=False),
+    sa.Column("severity", sa.Integer, nullable=False),
+    sa.Column("sanction", sa.String(300), nullable=False),
+    sa.Column("reached_on", sa.Date, nullable=False),
+    sa.Column("days", sa.Integer, nullable=False),
+    sa.Column("supervisor_id", sa.Integer, sa.ForeignKey("employees.id"), nullable=True),
+    _ts("recorded_at", nullable=False),
+    _ts("withdrawn_at", nullable=True),
+    sa.UniqueConstraint(
+        "employee_id", "year", "level_code", name="uq_discipline_events_employee_level"
+    ),
+    sa.Index("ix_discipline_events_supervisor", "supervisor_id", "year"),
+)
+
 # The recaps read a whole period for many employees at once; with the time and status in the
 # index, SQLite answers from the index alone.
 sa.Index(

@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from backend import audit, csvsafe, identifiers
+from backend import audit, csvsafe, identifiers, organisation
 from backend.db import CONFLICT_ERRORS, employees, is_unique_violation, offices, units, utcnow
+from backend.errors import ApiError
 from backend.i18n import LazyText, gettext
 
 KINDS = ("asn", "pppk", "contract")
@@ -115,8 +116,10 @@ async def check_csv(
     """Validate every row without writing anything.
 
     Columns: ``nip``, ``name``, ``unit`` (code or name), optional ``kind`` (asn, pppk, contract)
-    and ``office`` (name). With ``allowed_units`` (a unit operator's import), rows for any other
-    unit are errors.
+    and ``office`` (name), and the organisation: ``jabatan`` (position), ``jenis_jabatan``
+    (struktural, fungsional, pelaksana), ``eselon`` (I.a … IV.b) and ``atasan_nip`` (the
+    supervisor: an employee of the agency or a row of the same file). With ``allowed_units``
+    (a unit operator's import), rows for any other unit are errors.
     """
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
@@ -130,7 +133,12 @@ async def check_csv(
     reader.fieldnames = header
     unit_ids = await unit_lookup(db, agency_id)
     office_ids = await office_lookup(db, agency_id) if "office" in header else {}
-    existing = {r["nip"] for r in await db.fetch_all(sa.select(employees.c.nip))}
+    existing = {
+        r["nip"]: r["agency_id"]
+        for r in await db.fetch_all(
+            sa.select(employees.c.nip, units.c.agency_id).select_from(employees.join(units))
+        )
+    }
     seen: dict[str, int] = {}
     for cells in reader:
         line = reader.line_num
@@ -157,6 +165,7 @@ async def check_csv(
                 raise ValidationError("NIP {nip} already exists", nip=nip)
             if nip in seen:
                 raise ValidationError("NIP {nip} repeats line {line}", nip=nip, line=seen[nip])
+            placement = _organisation_cells(raw, nip)
         except ValidationError as exc:
             report.errors.append((line, exc))
             continue
@@ -168,9 +177,78 @@ async def check_csv(
                 "unit_id": unit_ids[unit_key],
                 "office_id": office_ids.get(office_key),
                 "kind": kind,
+                **placement,
             }
         )
+    if not report.errors:
+        report.errors.extend(_check_supervisors(report.rows, seen, existing, agency_id))
     return report
+
+
+def _organisation_cells(raw: dict[str, Any], nip: str) -> dict[str, Any]:
+    """The optional organisation columns of one row, checked on their own."""
+    position = " ".join((raw.get("jabatan") or "").split()) or None
+    if position is not None and len(position) > 200:
+        raise ValidationError("jabatan must be at most {n} characters", n=200)
+    try:
+        kind = organisation.normalise_position_kind(raw.get("jenis_jabatan"))
+    except ApiError:
+        raise ValidationError(
+            "jenis_jabatan must be one of {kinds}, got {value!r}",
+            kinds=", ".join(organisation.POSITION_KINDS),
+            value=raw.get("jenis_jabatan") or "",
+        ) from None
+    try:
+        echelon = organisation.normalise_echelon(raw.get("eselon"))
+    except ApiError:
+        raise ValidationError(
+            "eselon must be one of {echelons}, got {value!r}",
+            echelons=", ".join(organisation.ECHELONS),
+            value=raw.get("eselon") or "",
+        ) from None
+    boss = identifiers.nip(raw.get("atasan_nip") or "") or None
+    if boss == nip:
+        raise ValidationError("an employee cannot be their own supervisor")
+    return {"position": position, "position_kind": kind, "echelon": echelon, "supervisor_nip": boss}
+
+
+def _check_supervisors(
+    rows: list[dict[str, Any]], lines: dict[str, int], existing: dict[str, int], agency_id: int
+) -> list[tuple[int, ValidationError]]:
+    """Every ``atasan_nip`` names an employee of the agency or a row of the file, and the rows'
+    supervisors do not go round in a circle (staff already stored never report to a new row,
+    so a circle can only run through the file)."""
+    errors: list[tuple[int, ValidationError]] = []
+    for row in rows:
+        boss = row["supervisor_nip"]
+        if boss is None or boss in lines:
+            continue
+        if boss not in existing:
+            errors.append(
+                (lines[row["nip"]], ValidationError("unknown supervisor NIP {nip}", nip=boss))
+            )
+        elif existing[boss] != agency_id:
+            errors.append(
+                (
+                    lines[row["nip"]],
+                    ValidationError("the supervisor {nip} works in another agency", nip=boss),
+                )
+            )
+    edges = {r["nip"]: r["supervisor_nip"] for r in rows if r["supervisor_nip"] in lines}
+    looping = organisation.cycles(edges)
+    if looping:
+        numbers = ", ".join(str(n) for n in sorted(lines[nip] for nip in looping))
+        for nip in sorted(looping, key=lines.__getitem__):
+            errors.append(
+                (
+                    lines[nip],
+                    ValidationError(
+                        "the supervisors go round in a circle: lines {lines}", lines=numbers
+                    ),
+                )
+            )
+    errors.sort(key=lambda e: e[0])
+    return errors
 
 
 async def import_rows(
@@ -194,9 +272,16 @@ async def import_rows(
                 raise ValidationError("NIP {nip} already exists", nip=taken)
             for start in range(0, len(rows), batch):
                 chunk = rows[start : start + batch]
-                await db.execute_many(employees.insert(), [{**r, "created_at": now} for r in chunk])
+                await db.execute_many(
+                    employees.insert(),
+                    [
+                        {k: v for k, v in r.items() if k != "supervisor_nip"} | {"created_at": now}
+                        for r in chunk
+                    ],
+                )
                 if progress:
                     progress(len(chunk))
+            await _link_supervisors(db, rows)
             await audit.record(
                 db, actor=actor, action="employee.import", detail={"rows": len(rows)}
             )
@@ -207,6 +292,34 @@ async def import_rows(
             raise
         raise ValidationError("NIP {nip} already exists", nip=taken) from exc
     return len(rows)
+
+
+async def _link_supervisors(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Within the import's transaction: each new row's supervisor, by NIP (stored or new)."""
+    by_boss: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("supervisor_nip"):
+            by_boss.setdefault(r["supervisor_nip"], []).append(r["nip"])
+    if not by_boss:
+        return
+    ids: dict[str, int] = {}
+    bosses = list(by_boss)
+    for start in range(0, len(bosses), 500):
+        for found in await db.fetch_all(
+            sa.select(employees.c.nip, employees.c.id).where(
+                employees.c.nip.in_(bosses[start : start + 500])
+            )
+        ):
+            ids[found["nip"]] = found["id"]
+    for boss, nips in by_boss.items():
+        if boss not in ids:
+            raise ValidationError("unknown supervisor NIP {nip}", nip=boss)
+        for start in range(0, len(nips), 500):
+            await db.execute(
+                employees.update()
+                .where(employees.c.nip.in_(nips[start : start + 500]))
+                .values(supervisor_id=ids[boss])
+            )
 
 
 async def _taken_nip(db: Database, nips: list[str]) -> str | None:

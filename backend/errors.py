@@ -215,6 +215,7 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
     "not_a_working_day": (422, _("These dates are not your working days.")),
     "correction_in_future": (422, _("The time of a correction cannot be in the future.")),
     "scan_exists": (409, _("That day already has this scan; there is nothing to correct.")),
+    "delegation_not_active": (409, _("This delegation has already been cancelled.")),
     "internal_error": (
         500,
         _(

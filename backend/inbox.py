@@ -124,6 +124,16 @@ async def request_items(db: Any, employee_id: int) -> list[dict[str, Any]]:
 register(request_items)
 
 
+async def discipline_items(db: Any, employee_id: int) -> list[dict[str, Any]]:
+    """PP 94/2021 levels reached by the staff this employee answers for (backend/discipline.py)."""
+    from backend import discipline
+
+    return await discipline.inbox_items(db, employee_id)
+
+
+register(discipline_items)
+
+
 async def items(db: Any, employee_id: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for source in SOURCES:

@@ -153,3 +153,74 @@ def test_import_through_the_api(client: TestClient, world: dict[str, Any]) -> No
     done = client.post("/api/v1/admin/employees/import", content=fixed, headers=headers)
     assert done.status_code == 200 and done.json()["imported"] == ROWS
     assert count(client, employees) == 5 + ROWS
+
+
+def _org_file(rows: list[tuple[str, ...]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["nip", "name", "unit", "jabatan", "jenis_jabatan", "eselon", "atasan_nip"])
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def test_import_organisation_columns(client: TestClient, world: dict[str, Any]) -> None:
+    """Supervisors may be stored staff or rows of the same file (even below their staff);
+    unknown NIPs, self-supervision and circles are refused with their line numbers, and a
+    refused file writes nothing."""
+    from tests.test_admin_api import token_for
+
+    headers = {
+        "Authorization": f"Bearer {token_for(client, 'unit_operator')}",
+        "Content-Type": "text/csv",
+    }
+    stored = run(client, app_db(client).fetch_one, employees.select().order_by(employees.c.id))
+    kepala, staf, kasubag = nip_of(9001), nip_of(9002), nip_of(9003)
+    bad = _org_file(
+        [
+            (kepala, "Kepala", "DISKOMINFO", "Kepala Dinas", "struktural", "II.a", stored["nip"]),
+            (staf, "Staf", "DISKOMINFO", "Pranata", "pelaksana", "", nip_of(9999)),  # unknown
+            (nip_of(9004), "Diri", "DISKOMINFO", "", "", "", nip_of(9004)),  # self
+            (nip_of(9005), "A", "DISKOMINFO", "", "", "", nip_of(9006)),  # 9005 -> 9006 -> 9005
+            (nip_of(9006), "B", "DISKOMINFO", "", "", "", nip_of(9005)),
+            (nip_of(9007), "C", "DISKOMINFO", "", "kepala", "", ""),  # not a position kind
+            (nip_of(9008), "D", "DISKOMINFO", "", "", "V.x", ""),  # not an echelon
+        ]
+    )
+    response = client.post("/api/v1/admin/employees/import", content=bad, headers=headers)
+    assert response.status_code == 422
+    lines = {e["line"]: e["message_en"] for e in response.json()["errors"]}
+    # Rows checked on their own first (4, 7, 8); the supervisors once every row is valid.
+    assert set(lines) == {4, 7, 8}
+    assert "own supervisor" in lines[4] and "jenis_jabatan" in lines[7] and "eselon" in lines[8]
+    without_cell_errors = _org_file(
+        [
+            (kepala, "Kepala", "DISKOMINFO", "Kepala Dinas", "struktural", "II.a", stored["nip"]),
+            (staf, "Staf", "DISKOMINFO", "Pranata", "pelaksana", "", nip_of(9999)),
+            (nip_of(9005), "A", "DISKOMINFO", "", "", "", nip_of(9006)),
+            (nip_of(9006), "B", "DISKOMINFO", "", "", "", nip_of(9005)),
+        ]
+    )
+    response = client.post(
+        "/api/v1/admin/employees/import", content=without_cell_errors, headers=headers
+    )
+    errors = {e["line"]: e for e in response.json()["errors"]}
+    assert set(errors) == {3, 4, 5}
+    assert nip_of(9999) in errors[3]["message_en"]
+    assert "circle: lines 4, 5" in errors[4]["message_en"] and "melingkar" in errors[4]["message"]
+    assert count(client, employees) == 5
+    good = _org_file(
+        [
+            # The staff member comes before their supervisor, who reports to a stored employee.
+            (staf, "Staf", "DISKOMINFO", "Pranata Komputer", "pelaksana", "", kasubag),
+            (kasubag, "Kasubag", "DISKOMINFO", "Kasubag Umum", "Struktural", "iv/a", kepala),
+            (kepala, "Kepala", "DISKOMINFO", "Kepala Dinas", "struktural", "II.a", stored["nip"]),
+        ]
+    )
+    done = client.post("/api/v1/admin/employees/import", content=good, headers=headers)
+    assert done.status_code == 200, done.text
+    rows = {r["nip"]: r for r in run(client, app_db(client).fetch_all, employees.select())}
+    assert rows[staf]["supervisor_id"] == rows[kasubag]["id"]
+    assert rows[kasubag]["supervisor_id"] == rows[kepala]["id"]
+    assert rows[kepala]["supervisor_id"] == stored["id"]
+    assert (rows[kasubag]["position_kind"], rows[kasubag]["echelon"]) == ("struktural", "IV.a")
+    assert rows[staf]["position"] == "Pranata Komputer" and rows[staf]["echelon"] is None

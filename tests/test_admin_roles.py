@@ -114,6 +114,14 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("GET", "/admin/apel/1/attendance.xlsx", ALL),
     ("GET", "/admin/tpp", ALL),
     ("POST", "/admin/tpp", ORG),
+    # organisation and discipline (issue 12)
+    ("GET", "/admin/units/1/org", ALL),
+    ("GET", "/admin/delegations", ALL),
+    ("POST", "/admin/delegations", WRITERS),
+    ("POST", "/admin/delegations/1/cancel", WRITERS),
+    ("GET", "/admin/discipline", ALL),
+    ("GET", "/admin/discipline.csv", ALL),
+    ("GET", "/admin/discipline.xlsx", ALL),
     ("POST", "/admin/displays/1/revoke", WRITERS),  # last: it switches the display off
 ]
 # Routes with their own rules, tested in test_admin_security.py.
@@ -158,6 +166,10 @@ API: list[tuple[str, str, set[str]]] = [
     ("POST", "/requests/decisions", WRITERS),
     ("GET", "/requests/1", ALL),
     ("POST", "/requests/1", WRITERS),
+    ("GET", "/delegations", ALL),
+    ("POST", "/delegations", WRITERS),
+    ("DELETE", "/delegations/1", WRITERS),
+    ("GET", "/discipline", ALL),
     ("POST", "/displays/1/revoke", WRITERS),
 ]
 

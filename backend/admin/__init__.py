@@ -20,6 +20,7 @@ from backend.admin import (
     api,
     audit,
     auth,
+    discipline,
     displays,
     employees,
     fields,  # noqa: F401  (registers the {name:id} path convertor)
@@ -27,6 +28,7 @@ from backend.admin import (
     home,
     monitor,
     offices,
+    organisation,
     phones,
     presence,
     recaps,
@@ -52,6 +54,7 @@ routes: list[BaseRoute] = [
     Route("/agencies/{agency_id:id}", agencies.edit_page, methods=BOTH),
     Route("/units", units.list_page, methods=BOTH),
     Route("/units/{unit_id:id}", units.edit_page, methods=BOTH),
+    Route("/units/{unit_id:id}/org", organisation.chart_page, methods=GET),
     Route("/offices", offices.list_page, methods=BOTH),
     Route("/offices/{office_id:id}", offices.edit_page, methods=BOTH),
     Route("/employees", employees.list_page, methods=BOTH),
@@ -120,6 +123,12 @@ routes: list[BaseRoute] = [
     Route("/apel/{apel_id:id}/attendance.xlsx", apel.attendance_xlsx, methods=GET),
     Route("/tpp", tpp.rules_page, methods=GET),
     Route("/tpp", tpp.rules_page, methods=POST),
+    # organisation and discipline (issue 12)
+    Route("/delegations", organisation.delegations_page, methods=BOTH),
+    Route("/delegations/{delegation_id:id}/cancel", organisation.cancel_page, methods=POST),
+    Route("/discipline", discipline.page, methods=GET),
+    Route("/discipline.csv", discipline.page_csv, methods=GET),
+    Route("/discipline.xlsx", discipline.page_xlsx, methods=GET),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="admin-static"),
 ]
 

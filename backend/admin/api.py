@@ -30,10 +30,12 @@ from backend.admin import (
     agencies,
     apel,
     audit,
+    discipline,
     displays,
     employees,
     fields,
     offices,
+    organisation,
     phones,
     recaps,
     requests,
@@ -384,7 +386,30 @@ async def list_audit(request: Request, me: Principal) -> Any:
     )
 
 
-GET, POST, PATCH = ["GET"], ["POST"], ["PATCH"]
+async def list_delegations(request: Request, me: Principal) -> Any:
+    query = organisation.delegation_query(
+        me, active=fields.boolean(request.query_params.get("active", ""))
+    )
+    return await paged(request, query, organisation.delegation_view)
+
+
+async def create_delegation(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    delegation_id = await organisation.create_delegation(
+        db, me, await body_of(request), request_ip(request)
+    )
+    row = await organisation.fetch_delegation(db, me, delegation_id)
+    return organisation.delegation_view(row)
+
+
+async def cancel_delegation(request: Request, me: Principal) -> Any:
+    db = AppState.of(request).db
+    delegation_id = ident(request, "delegation_id")
+    await organisation.cancel_delegation(db, me, delegation_id, request_ip(request))
+    return organisation.delegation_view(await organisation.fetch_delegation(db, me, delegation_id))
+
+
+GET, POST, PATCH, DELETE = ["GET"], ["POST"], ["PATCH"], ["DELETE"]
 
 routes: list[BaseRoute] = [
     Route("/me", endpoint(READERS, me_), methods=GET),
@@ -434,6 +459,14 @@ routes: list[BaseRoute] = [
     Route("/requests/decisions", endpoint(WRITERS, requests.api_decide_many), methods=POST),
     Route("/requests/{request_id:id}", endpoint(READERS, requests.api_get), methods=GET),
     Route("/requests/{request_id:id}", endpoint(WRITERS, requests.api_decide), methods=POST),
+    Route("/delegations", endpoint(READERS, list_delegations), methods=GET),
+    Route("/delegations", endpoint(WRITERS, create_delegation, 201), methods=POST),
+    Route(
+        "/delegations/{delegation_id:id}",
+        endpoint(WRITERS, cancel_delegation),
+        methods=DELETE,
+    ),
+    Route("/discipline", endpoint(READERS, discipline.api_report), methods=GET),
 ]
 
 
@@ -456,10 +489,13 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("PATCH", "/offices/{office_id}"): "Change an office",
     ("GET", "/employees"): "List employees (q: name or NIP, unit_id, status active/inactive)",
     ("POST", "/employees"): "Add an employee {nip, name, unit_id, kind?, office_id?}",
-    ("POST", "/employees/import"): "Import a CSV file (text/csv; nip,name,unit[,kind][,office]); "
+    ("POST", "/employees/import"): "Import a CSV file (text/csv; nip,name,unit[,kind][,office]"
+    "[,jabatan][,jenis_jabatan][,eselon][,atasan_nip]); "
     "?dry_run=true checks only. Any bad row: nothing is imported, 422 with every bad line",
     ("GET", "/employees/{employee_id}"): "One employee",
-    ("PATCH", "/employees/{employee_id}"): "Change name, kind, unit_id, office_id or active",
+    ("PATCH", "/employees/{employee_id}"): "Change name, kind, unit_id, office_id, active, "
+    "position, position_kind (struktural, fungsional, pelaksana), echelon (I.a … IV.b or null) "
+    "or supervisor_nip (null clears)",
     ("POST", "/employees/{employee_id}/enrolment-code"): "Issue a one-time enrolment code "
     "(older unused codes stop working)",
     ("GET", "/employees/{employee_id}/device"): "The employee's bound phone, or null",
@@ -487,6 +523,13 @@ SUMMARIES: dict[tuple[str, str], str] = {
     "approve|reject, note?}; each is decided on its own, results per id",
     ("GET", "/requests/{request_id}"): "One request with its history of hand-overs",
     ("POST", "/requests/{request_id}"): "Decide a request {decision: approve|reject, note?}",
+    ("GET", "/delegations"): "Acting supervisors (Plt/Plh), newest first (active=true: "
+    "today's only)",
+    ("POST", "/delegations"): "Let a delegate decide for a supervisor {supervisor_nip, "
+    "delegate_nip, start_date, end_date}",
+    ("DELETE", "/delegations/{delegation_id}"): "Cancel a delegation (the row is kept)",
+    ("GET", "/discipline"): "PP 94/2021: the levels table and everyone with days absent "
+    "without reason in a year (year, unit_id, agency_id for a super admin), from the last count",
 }
 
 

@@ -12,7 +12,8 @@ from starlette.responses import Response
 
 from backend import employees as staff
 from backend import versions
-from backend.admin import fields, scope
+from backend.admin import discipline as discipline_admin
+from backend.admin import fields, organisation, scope
 from backend.admin.offices import choices as office_choices
 from backend.admin.offices import unit_choices
 from backend.admin.pages import (
@@ -45,6 +46,7 @@ def query(
         .where(devices.c.revoked_at.is_(None))
         .subquery()
     )
+    boss = sa.alias(employees, "boss")
     stmt = (
         sa.select(
             employees,
@@ -53,11 +55,14 @@ def query(
             offices.c.name.label("office"),
             offices.c.timezone,
             phone.c.device_id,
+            boss.c.nip.label("supervisor_nip"),
+            boss.c.name.label("supervisor_name"),
         )
         .select_from(
             employees.join(units)
             .outerjoin(offices, offices.c.id == employees.c.office_id)
             .outerjoin(phone, phone.c.employee_id == employees.c.id)
+            .outerjoin(boss, boss.c.id == employees.c.supervisor_id)
         )
         .where(scope.employees(me))
         .order_by(employees.c.name, employees.c.id)
@@ -145,6 +150,7 @@ async def update(
             await staff.set_active(
                 db, employee_id, fields.boolean(data["active"]), actor=me.actor, ip=ip
             )
+        await organisation.apply(db, me, employee_id, data, row, ip)
 
 
 async def toggle_active(
@@ -174,6 +180,9 @@ FIELDS = (
     Field("kind", _("Kind")),
     Field("unit_id", _("Unit"), choices="units"),
     Field("office_id", _("Office"), choices="offices"),
+    Field("position", _("Position")),
+    Field("position_kind", _("Position kind")),
+    Field("echelon", _("Echelon")),
 )
 ACTIVE_FIELDS = (Field("active", _("Status"), boolean=True),)
 
@@ -264,7 +273,12 @@ async def _detail(
 
         year = (await requests.today_of(state.db, employee_id)).year
         balance = await leave.annual_balance(state.db, employee_id, year)
-        return {"row": row, "phones": phones, "leave": balance} | await _form_context(state.db, me)
+        return (
+            {"row": row, "phones": phones, "leave": balance}
+            | await _form_context(state.db, me)
+            | await organisation.employee_context(state.db, me, employee_id)
+            | await discipline_admin.employee_context(state.db, employee_id)
+        )
 
     return await form_page(
         request,

@@ -49,6 +49,8 @@ NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/holidays", _("Holidays"), READERS),
     ("/admin/tpp", _("TPP"), READERS),
     ("/admin/employees", _("Employees"), READERS),
+    ("/admin/delegations", _("Acting supervisors"), READERS),
+    ("/admin/discipline", _("Discipline"), READERS),
     ("/admin/displays", _("Displays"), READERS),
     ("/admin/offices", _("Offices"), READERS),
     ("/admin/units", _("Units"), READERS),
@@ -62,6 +64,7 @@ NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
 NOTICES: dict[str, LazyText] = {
     "saved": _("Saved."),
     "created": _("Created."),
+    "cancelled": _("Cancelled."),
     "revoked": _("Revoked."),
     "imported": _("Import finished."),
     "password": _("Password changed. Other sessions were signed out."),
