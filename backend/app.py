@@ -109,7 +109,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # The check-in writer, and the event bus across processes (PostgreSQL).
             async with state.hot.running(), events.bridged(state.events, settings.database_url):
                 async with display_server.rotation.running(state):  # pushes the displays' tokens
-                    yield
+                    async with state.fraud.running():  # fraud patterns, off the hot path
+                        yield
         finally:
             await state.db.disconnect()
 

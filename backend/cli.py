@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from databases import Database
 
-from backend import httpserver, identifiers, migrate, tokens
+from backend import audit, fraud, geofence, httpserver, identifiers, migrate, tokens
 from backend.accounts import AccountError, create_admin
 from backend.checkin.reads import SERVING_ENV
-from backend.db import agencies, displays, employees, make_database, units
+from backend.db import agencies, displays, employees, make_database, units, utcnow
 from backend.devices import issue_enrolment_code
 from backend.employees import ValidationError, add_employee, check_csv, import_rows
 from backend.logs import log_config
@@ -251,22 +254,71 @@ def cmd_display_add(args: argparse.Namespace, settings: Settings) -> None:
     print(code)
 
 
+def operator_name(given: str | None) -> str:
+    """Who runs a command: ``--operator`` or the login name of the shell."""
+    if given and given.strip():
+        return given.strip()[:80]
+    try:
+        return getpass.getuser()[:80]
+    except (OSError, KeyError):
+        return "unknown"
+
+
 def cmd_display_token(args: argparse.Namespace, settings: Settings) -> None:
+    """A token for testing a phone: marked as printed (scans with it are flagged
+    ``console_token``), and every print is in the audit log with who ran the command."""
+    window = tokens.current_window(settings.qr_period)
+    operator = operator_name(args.operator)
+
     async def go(db: Database) -> Any:
-        return await db.fetch_one(sa.select(displays).where(displays.c.id == args.display))
+        row = await db.fetch_one(sa.select(displays).where(displays.c.id == args.display))
+        if row is None or row["revoked_at"] is not None:
+            return row
+        await audit.record(
+            db,
+            actor=f"{ACTOR}:{operator}",
+            action="display.console_token",
+            target=fraud.console_target(row["id"], window),
+            detail={"display_id": row["id"], "window": window, "operator": operator},
+        )
+        return row
 
     row = run_db(settings, go)
     if row is None:
         raise CliError(f"no display with id {args.display}")
     if row["revoked_at"] is not None:
         raise CliError(f"display {args.display} is revoked")
-    window = tokens.current_window(settings.qr_period)
-    url = tokens.scan_url(settings.public_url, tokens.issue(settings.qr_keys, row["id"], window))
+    token = tokens.issue_console(settings.qr_keys, row["id"], window)
+    url = tokens.scan_url(settings.public_url, token)
     if args.qr:
         import segno
 
         segno.make_qr(url, error="m").terminal(compact=True)
     print(url)
+    print(
+        "note: scans with this code are flagged console_token; this print is in the audit log",
+        file=sys.stderr,
+    )
+
+
+def cmd_fraud_scan(args: argparse.Namespace, settings: Settings) -> None:
+    """The nightly pass by hand: fraud patterns over yesterday and today (or --days), and the
+    purge of positions older than LOCATION_RETENTION_DAYS."""
+
+    async def go(db: Database) -> tuple[int, int]:
+        if args.days is None:
+            return await fraud.nightly(
+                db, settings.location_retention_days, settings.default_timezone
+            )
+        today = utcnow().astimezone(ZoneInfo(settings.default_timezone)).date()
+        clustered = await fraud.scan_range(db, today - timedelta(days=args.days), today)
+        cleared = await geofence.purge(db, settings.location_retention_days)
+        return clustered, cleared
+
+    if args.days is not None and not 0 <= args.days <= 366:
+        raise CliError("--days must be between 0 and 366")
+    clustered, cleared = run_db(settings, go)
+    print(f"{clustered} scans newly clustered; {cleared} positions cleared")
 
 
 def cmd_admin_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -377,10 +429,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("office", type=int, help="office id")
     p.add_argument("--name", default="Layar", help="display name")
     p.set_defaults(func=cmd_display_add)
-    p = disp_sub.add_parser("token", help="print the URL the display shows right now")
+    p = disp_sub.add_parser(
+        "token", help="print a scan URL for testing a phone (flagged, and audited)"
+    )
     p.add_argument("display", type=int, help="display id")
     p.add_argument("--qr", action="store_true", help="also draw the QR in the terminal")
+    p.add_argument("--operator", help="who runs this, for the audit log (default: login name)")
     p.set_defaults(func=cmd_display_token)
+
+    p = sub.add_parser(
+        "fraud-scan",
+        help="the nightly pass: fraud patterns and the purge of old scan positions",
+    )
+    p.add_argument("--days", type=int, help="look back this many days (default: yesterday)")
+    p.set_defaults(func=cmd_fraud_scan)
 
     adm = sub.add_parser("admin", help="admin accounts")
     adm_sub = adm.add_subparsers(dest="admin_command", required=True, metavar="ACTION")

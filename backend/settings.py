@@ -128,6 +128,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Asia/Jakarta",
         "Time zone for new offices: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT).",
     ),
+    Setting(
+        "LOCATION_RETENTION_DAYS",
+        int,
+        90,
+        "Days a scan's reported position is kept with the record; the nightly pass "
+        "(`presensi fraud-scan`) clears older ones.",
+    ),
 )
 
 
@@ -150,6 +157,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     default_timezone: str = "Asia/Jakarta"
+    location_retention_days: int = 90
 
     @property
     def is_sqlite(self) -> bool:
@@ -235,7 +243,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     secret_text = str(raw["SECRET_KEY"]) or _read_or_create(
         data_dir / "secret_key", lambda: secrets.token_urlsafe(48)
     )
-    for name in ("QR_PERIOD", "QR_GRACE_WINDOWS", "ENROLMENT_CODE_TTL", "MAX_BODY_BYTES"):
+    names = ("QR_PERIOD", "QR_GRACE_WINDOWS", "ENROLMENT_CODE_TTL", "MAX_BODY_BYTES")
+    for name in (*names, "LOCATION_RETENTION_DAYS"):
         if raw[name] < (0 if name == "QR_GRACE_WINDOWS" else 1):
             raise ValueError(f"{ENV_PREFIX}{name} must be positive, got {raw[name]}")
     if raw["SIGNATURE_HELPERS"] < 0:
@@ -258,4 +267,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=raw["LOG_LEVEL"].lower(),
         log_format=_log_format(raw["LOG_FORMAT"]),
         default_timezone=raw["DEFAULT_TIMEZONE"],
+        location_retention_days=raw["LOCATION_RETENTION_DAYS"],
     )
