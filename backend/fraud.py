@@ -7,8 +7,9 @@ own flags), but flags never change a verdict.
 
 - ``shared_client``: 3 or more different employees scanning from the same client IP and user
   agent within 60 s (one person scanning for several colleagues); one cluster per client a day.
-- ``shared_coordinates``: identical reported coordinates (to 5 decimals) across different
-  employees on different days; one cluster per coordinate.
+- ``shared_coordinates``: identical reported coordinates (to 5 decimals, and the same value to
+  7, see EXACT_DECIMALS) across different employees on different days; one cluster per
+  coordinate.
 - ``impossible_travel``: consecutive scans of one employee at two offices farther apart than
   60 km/h allows (the offices' geofence positions); one cluster per employee a day.
 - ``console_token``: scans made with a token printed by ``presensi display token``; one cluster
@@ -66,6 +67,10 @@ DECISIONS = ("confirmed", "dismissed")
 SHARED_CLIENT_SECONDS = 60
 SHARED_CLIENT_EMPLOYEES = 3
 COORDINATE_DECIMALS = 5
+# Fixes scattered inside one office agree to 5 decimals (1 m) by chance many times a month
+# (tests/test_fraud.py: 69 such pairs in the generated month); a mock-location app repeats its
+# value exactly. So the values must also agree to 7 decimals (1 cm), which GPS noise never does.
+EXACT_DECIMALS = 7
 MAX_SPEED_KMH = 60.0
 # How far back the arrival pass looks for a device's or an employee's previous scan.
 HISTORY = timedelta(days=7)
@@ -144,18 +149,26 @@ def coordinate_key(latitude: float, longitude: float) -> str:
 
 
 def _shared_coordinates(rows: list[dict[str, Any]]) -> list[Found]:
-    groups: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[int, str], dict[str, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for r in rows:
         if r["latitude"] is not None and r["longitude"] is not None:
-            groups[(r["agency_id"], coordinate_key(r["latitude"], r["longitude"]))].append(r)
+            key = coordinate_key(r["latitude"], r["longitude"])
+            exact = f"{r['latitude']:.{EXACT_DECIMALS}f},{r['longitude']:.{EXACT_DECIMALS}f}"
+            groups[(r["agency_id"], key)][exact].append(r)
     found = []
-    for (agency_id, key), scans in groups.items():
+    for (agency_id, key), by_value in groups.items():
         # Two employees and two days among the scans: then some pair differs in both.
-        if (
-            len({s["employee_id"] for s in scans}) >= 2
+        members = [
+            s
+            for scans in by_value.values()
+            if len({s["employee_id"] for s in scans}) >= 2
             and len({s["local_date"] for s in scans}) >= 2
-        ):
-            found.append(_found("shared_coordinates", agency_id, key, scans))
+            for s in scans
+        ]
+        if members:
+            found.append(_found("shared_coordinates", agency_id, key, members))
     return found
 
 

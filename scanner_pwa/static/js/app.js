@@ -8,6 +8,7 @@ import { onQueue, signScan, startQueue, submit } from './checkin.js';
 import { createKey, supported } from './crypto.js';
 import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder } from './decoder.js';
 import { showHistory } from './history.js';
+import { positionForScan, warmUpLocation } from './location.js';
 import { showResult } from './result.js';
 import { forgetDevice, loadDevice, saveDevice } from './store.js';
 import { applyStrings, errorText, language, setLanguage, t } from './strings.js';
@@ -149,6 +150,7 @@ async function startScan(message = null) {
     failed = true;
     if (run === scanRun) els.scanStatus.textContent = decoderProblem(error);
   });
+  warmUpLocation();
   try {
     camera = await openCamera(els.video);
   } catch (error) {
@@ -233,7 +235,9 @@ async function checkIn(token) {
   show('loading');
   els.loading.textContent = t('scan_sending');
   // Sent at once with the last known clock offset; a fresh one is learnt in the background.
-  const body = await signScan(device, token);
+  // The position (at most 3 s, never required) is found while the scan is signed.
+  const [body, location] = await Promise.all([signScan(device, token), positionForScan()]);
+  body.location = location;
   report(await submit(body));
   clockSynced = syncClock();
 }
