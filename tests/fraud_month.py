@@ -52,9 +52,16 @@ def generate(seed: int = 15) -> tuple[list[dict[str, Any]], dict[str, set[int]]]
     planted scans each pattern must find."""
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
-    planted: dict[str, set[int]] = {p: set() for p in ("shared_client", "shared_coordinates",
-                                                       "impossible_travel", "console_token",
-                                                       "platform_changed")}  # fmt: skip
+    planted: dict[str, set[int]] = {
+        p: set()
+        for p in (
+            "shared_client",
+            "shared_coordinates",
+            "impossible_travel",
+            "console_token",
+            "platform_changed",
+        )
+    }
     people = []
     for n in range(PEOPLE):
         office = 1 if n % 2 == 0 else 2
@@ -63,8 +70,15 @@ def generate(seed: int = 15) -> tuple[list[dict[str, Any]], dict[str, set[int]]]
             if n % 5 == 4
             else UA_ANDROID.format(v=10 + n % 4, m=100 + n, c=n % 6)
         )
-        people.append({"employee_id": n + 1, "device_id": f"d_person{n + 1:04d}", "office": office,
-                       "ua": ua, "ip": f"114.{n + 1}.{rng.randrange(256)}.{rng.randrange(256)}"})  # fmt: skip
+        people.append(
+            {
+                "employee_id": n + 1,
+                "device_id": f"d_person{n + 1:04d}",
+                "office": office,
+                "ua": ua,
+                "ip": f"114.{n + 1}.{rng.randrange(256)}.{rng.randrange(256)}",
+            }
+        )
 
     def add(person: dict[str, Any], at: datetime, day: date, **over: Any) -> int:
         office = over.pop("office", person["office"])
@@ -114,7 +128,7 @@ def generate(seed: int = 15) -> tuple[list[dict[str, Any]], dict[str, set[int]]]
                 day,
                 latitude=SHARED_COORDINATE[0],
                 longitude=SHARED_COORDINATE[1],
-            )  # fmt: skip
+            )
         )
     # impossible_travel: office 1 at 12:00, office 2 (22 km) ten minutes later.
     day = date(2026, 12, 14)
@@ -127,8 +141,11 @@ def generate(seed: int = 15) -> tuple[list[dict[str, Any]], dict[str, set[int]]]
     planted["console_token"].add(add(people[14], _at(day, 12, 0), day, flags="console_token"))
     # platform_changed: from 15 December an Android phone's key answers from an iPhone.
     swapped = people[16]
-    before = [r["id"] for r in rows if r["device_id"] == swapped["device_id"]
-              and r["local_date"] < date(2026, 12, 15)]  # fmt: skip
+    before = [
+        r["id"]
+        for r in rows
+        if r["device_id"] == swapped["device_id"] and r["local_date"] < date(2026, 12, 15)
+    ]
     for r in rows:
         if r["device_id"] == swapped["device_id"] and r["local_date"] >= date(2026, 12, 15):
             r["user_agent"] = UA_IPHONE.format(m=3)
@@ -159,7 +176,7 @@ async def store(db: Database, rows: list[dict[str, Any]]) -> None:
                 longitude=lon,
                 radius_m=150,
                 created_at=now,
-            )  # fmt: skip
+            )
         )
         await db.execute(
             displays.insert().values(
@@ -180,12 +197,12 @@ async def store(db: Database, rows: list[dict[str, Any]]) -> None:
                 unit_id=1,
                 office_id=office_id,
                 created_at=now,
-            )  # fmt: skip
+            )
         )
         await db.execute(
             devices.insert().values(
                 id=device_id, employee_id=employee_id, public_key="{}", created_at=now
-            )  # fmt: skip
+            )
         )
     columns = {c.name for c in checkins.c}
     values = [
@@ -198,5 +215,5 @@ async def store(db: Database, rows: list[dict[str, Any]]) -> None:
     if db.url.dialect.startswith("postgres"):
         for table in ("agencies", "units", "offices", "displays", "employees", "checkins"):
             await db.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"  # noqa: S608
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
             )
