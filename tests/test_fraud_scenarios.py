@@ -24,7 +24,7 @@ from tests.support.admin import make_admins, sign_in
 from tests.test_api import current_token, enrolled, error_code
 from tests.test_display_pairing import pair
 from tests.test_display_ws import ORIGIN, paired, refused_with
-from tests.test_geofence import MONAS, check_in_at, fence, where
+from tests.test_geofence import check_in_at, fence, where
 
 FAR_AWAY = where(-6.5975, 106.7997)  # Bogor, ~45 km from the office
 
