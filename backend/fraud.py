@@ -72,9 +72,15 @@ COORDINATE_DECIMALS = 5
 # value exactly. So the values must also agree to 7 decimals (1 cm), which GPS noise never does.
 EXACT_DECIMALS = 7
 MAX_SPEED_KMH = 60.0
-# How far back the arrival pass looks for a device's or an employee's previous scan.
-HISTORY = timedelta(days=7)
-ARRIVAL_BATCH = 200
+# How far back the arrival pass looks for a device's or an employee's previous scan (a day:
+# the previous scan of a working day; at 60 km/h a day is farther than any two offices of an
+# agency), and the nightly pass (a week: a platform change over a weekend).
+HISTORY = timedelta(days=1)
+NIGHTLY_HISTORY = timedelta(days=7)
+ARRIVAL_BATCH = 1000
+# The arrival pass gathers the scans of this many seconds into one pass: during a rush it runs
+# a few times a minute, on few large queries, and never between a scan and its answer.
+ARRIVAL_DELAY = 2.0
 
 
 @dataclass(frozen=True)
@@ -379,7 +385,7 @@ def console_target(display_id: int, window: int) -> str:
 async def scan_range(db: Database, start: date, end: date, *, now: datetime | None = None) -> int:
     """The nightly pass over working days ``start``..``end`` (with a week before them for
     previous scans, and every stored coordinate); the number of scans newly clustered."""
-    rows = await _rows(db, checkins.c.local_date.between(start - timedelta(days=7), end))
+    rows = await _rows(db, checkins.c.local_date.between(start - NIGHTLY_HISTORY, end))
     rows += await _rows(db, checkins.c.latitude.is_not(None))
     found = [
         f for f in detect(rows, await places(db)) if any(start <= d <= end for d in _days(rows, f))
@@ -412,23 +418,37 @@ async def arrived(db: Database, checkin_ids: list[int], *, now: datetime | None 
         )
         & checkins.c.at.between(first - HISTORY, last + near),
     )
-    spots = {
-        (round(r["latitude"], COORDINATE_DECIMALS), round(r["longitude"], COORDINATE_DECIMALS))
-        for r in new
-        if r["latitude"] is not None and r["longitude"] is not None
-    }
-    half = 0.5 * 10**-COORDINATE_DECIMALS
+    spots = sorted(
+        {
+            (r["latitude"], r["longitude"])
+            for r in new
+            if r["latitude"] is not None and r["longitude"] is not None
+        }
+    )
     if spots:
-        context += await _rows(
-            db,
-            sa.or_(
-                *(
-                    checkins.c.latitude.between(lat - half, lat + half)
-                    & checkins.c.longitude.between(lon - half, lon + half)
-                    for lat, lon in spots
+        # Scans whose values agree to EXACT_DECIMALS with a new one, found through the
+        # coordinates index; plain SQL, as an expression of hundreds of ranges costs more to
+        # build and compile than the query takes.
+        h = 0.5 * 10**-EXACT_DECIMALS
+        loaded = {r["id"] for r in new} | {r["id"] for r in context}
+        for start in range(0, len(spots), 100):
+            chunk = spots[start : start + 100]
+            ranges = " OR ".join(
+                f"(latitude BETWEEN :a{i} AND :b{i} AND longitude BETWEEN :c{i} AND :d{i})"
+                for i in range(len(chunk))
+            )
+            values: dict[str, float] = {}
+            for i, (lat, lon) in enumerate(chunk):
+                values |= {f"a{i}": lat - h, f"b{i}": lat + h, f"c{i}": lon - h, f"d{i}": lon + h}
+            found_ids = {
+                r[0]
+                for r in await db.fetch_all(
+                    f"SELECT id FROM checkins WHERE {ranges}",  # noqa: S608 (numbered names)
+                    values,
                 )
-            ),
-        )
+            } - loaded
+            if found_ids:
+                context += await _rows(db, checkins.c.id.in_(sorted(found_ids)))
     ids = set(checkin_ids)
     found = [f for f in detect(new + context, await places(db)) if f.checkin_ids & ids]
     return await apply(db, found, now=now)
@@ -477,7 +497,9 @@ class FraudWatch:
         timezone: str,
         clock: Callable[[], datetime] = utcnow,
         nightly_at: time = time(1, 0),
+        delay: float = ARRIVAL_DELAY,
     ) -> None:
+        self.delay = delay
         self.db = db
         self.retention_days = retention_days
         self.timezone = timezone
@@ -512,6 +534,8 @@ class FraudWatch:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(wait, 3600))
             self._wake.clear()
+            if self._pending and self.delay:
+                await asyncio.sleep(self.delay)  # let the rush's scans gather
             while self._pending:
                 batch, self._pending = self._pending[:ARRIVAL_BATCH], self._pending[ARRIVAL_BATCH:]
                 try:
