@@ -511,6 +511,7 @@ class FraudWatch:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self.passes = 0
+        self.nightly_done = asyncio.Event()  # set after each nightly pass (for tests)
 
     def seen(self, checkin_id: int) -> None:
         self._pending.append(checkin_id)
@@ -554,6 +555,7 @@ class FraudWatch:
                     )
                 except Exception:
                     log.exception("fraud patterns: the nightly pass failed")
+                self.nightly_done.set()
                 due = self._next_nightly()
 
     @contextlib.asynccontextmanager

@@ -214,3 +214,34 @@ def test_positions_are_cleared_after_the_retention(
     assert oldest.replace(tzinfo=UTC) >= datetime(2026, 12, 16, tzinfo=UTC)
     run(client, geofence.purge, db, 90, now=datetime(2027, 6, 1, tzinfo=UTC))
     assert run(client, db.fetch_val, kept) == 0
+
+
+def test_the_server_runs_the_nightly_pass_at_one_in_the_morning(
+    client: TestClient, month: dict[str, set[int]]
+) -> None:
+    """The watch's own clock reaches 01:00 WIB: it clusters the last days and clears old
+    positions (the clock runs from half a second before, at the real pace)."""
+    import asyncio
+    import time as clock
+
+    db = app_db(client)
+    base = datetime(2027, 3, 16, 17, 59, 59, 500000, tzinfo=UTC)  # 00:59:59.5 WIB
+    started = clock.monotonic()
+    watch = fraud.FraudWatch(
+        db,
+        retention_days=90,
+        timezone="Asia/Jakarta",
+        clock=lambda: base + timedelta(seconds=clock.monotonic() - started),
+        delay=0,
+    )
+    located = (
+        sa.select(sa.func.count()).select_from(checkins).where(checkins.c.latitude.is_not(None))
+    )
+    before = run(client, db.fetch_val, located)
+
+    async def one_night() -> None:
+        async with watch.running():
+            await asyncio.wait_for(watch.nightly_done.wait(), timeout=30)
+
+    run(client, one_night)
+    assert 0 < run(client, db.fetch_val, located) < before  # December's first half cleared
