@@ -33,6 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from time import monotonic as time_now
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,9 +79,11 @@ MAX_SPEED_KMH = 60.0
 HISTORY = timedelta(days=1)
 NIGHTLY_HISTORY = timedelta(days=7)
 ARRIVAL_BATCH = 1000
-# The arrival pass gathers the scans of this many seconds into one pass: during a rush it runs
-# a few times a minute, on few large queries, and never between a scan and its answer.
+# The arrival pass waits for a lull of this many seconds without new scans (at most
+# ARRIVAL_MAX_DELAY after the first one waiting), so during the morning rush it does not compete
+# with the check-ins for the server, and it runs on few large queries.
 ARRIVAL_DELAY = 2.0
+ARRIVAL_MAX_DELAY = 60.0
 
 
 @dataclass(frozen=True)
@@ -500,6 +503,7 @@ class FraudWatch:
         delay: float = ARRIVAL_DELAY,
     ) -> None:
         self.delay = delay
+        self._first_seen = self._last_seen = 0.0
         self.db = db
         self.retention_days = retention_days
         self.timezone = timezone
@@ -514,6 +518,9 @@ class FraudWatch:
         self.nightly_done = asyncio.Event()  # set after each nightly pass (for tests)
 
     def seen(self, checkin_id: int) -> None:
+        self._last_seen = time_now()
+        if not self._pending:
+            self._first_seen = self._last_seen
         self._pending.append(checkin_id)
         self._idle.clear()
         self._wake.set()
@@ -535,8 +542,12 @@ class FraudWatch:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(wait, 3600))
             self._wake.clear()
-            if self._pending and self.delay:
-                await asyncio.sleep(self.delay)  # let the rush's scans gather
+            while self._pending and self.delay:  # wait for a lull in the rush
+                now_s = time_now()
+                lull = self._last_seen + self.delay - now_s
+                if lull <= 0 or now_s - self._first_seen >= ARRIVAL_MAX_DELAY:
+                    break
+                await asyncio.sleep(lull)
             while self._pending:
                 batch, self._pending = self._pending[:ARRIVAL_BATCH], self._pending[ARRIVAL_BATCH:]
                 try:
