@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 async with (
                     display_server.rotation.running(state),  # pushes the displays' tokens
                     requests.escalating(state.db, settings.request_escalate_days),
+                    state.fraud.running(),  # fraud patterns, off the hot path
                 ):
                     yield
         finally:

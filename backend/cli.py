@@ -5,19 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
 import os
 import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from databases import Database
 
-from backend import apel, httpserver, identifiers, migrate, tokens
+from backend import apel, audit, fraud, geofence, httpserver, identifiers, migrate, tokens
 from backend.accounts import AccountError, create_admin
 from backend.checkin.reads import SERVING_ENV
 from backend.db import agencies, displays, employees, make_database, units, utcnow
@@ -252,17 +255,39 @@ def cmd_display_add(args: argparse.Namespace, settings: Settings) -> None:
     print(code)
 
 
+def operator_name(given: str | None) -> str:
+    """Who runs a command: ``--operator`` or the login name of the shell."""
+    if given and given.strip():
+        return given.strip()[:80]
+    try:
+        return getpass.getuser()[:80]
+    except (OSError, KeyError):
+        return "unknown"
+
+
 def cmd_display_token(args: argparse.Namespace, settings: Settings) -> None:
+    """What the display shows now (the apel code during an apel session of its office), for
+    testing a phone: marked as printed (scans with it are flagged ``console_token``), and every
+    print is in the audit log with who ran the command."""
     window = tokens.current_window(settings.qr_period)
+    operator = operator_name(args.operator)
 
     async def go(db: Database) -> tuple[Any, apel.Session | None]:
         row = await db.fetch_one(sa.select(displays).where(displays.c.id == args.display))
         held = None
-        if row is not None:
-            starts = apel.window_start(window, settings.qr_period)
-            for session in await apel.load_sessions(db, office_ids=[row["office_id"]]):
-                if session.holds_at(starts):
-                    held = session
+        if row is None or row["revoked_at"] is not None:
+            return row, held
+        starts = apel.window_start(window, settings.qr_period)
+        for session in await apel.load_sessions(db, office_ids=[row["office_id"]]):
+            if session.holds_at(starts):
+                held = session
+        await audit.record(
+            db,
+            actor=f"{ACTOR}:{operator}",
+            action="display.console_token",
+            target=fraud.console_target(row["id"], window),
+            detail={"display_id": row["id"], "window": window, "operator": operator},
+        )
         return row, held
 
     row, session = run_db(settings, go)
@@ -270,11 +295,10 @@ def cmd_display_token(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError(f"no display with id {args.display}")
     if row["revoked_at"] is not None:
         raise CliError(f"display {args.display} is revoked")
-    # What the display shows now: the apel code during an apel session of its office.
-    if session is None:
-        token = tokens.issue(settings.qr_keys, row["id"], window)
-    else:
-        token = tokens.issue_apel(settings.qr_keys, row["id"], window, session.id)
+    token = tokens.issue_console(
+        settings.qr_keys, row["id"], window, None if session is None else session.id
+    )
+    if session is not None:
         print(f"apel: {session.name} (session {session.id})", file=sys.stderr)
     url = tokens.scan_url(settings.public_url, token)
     if args.qr:
@@ -282,6 +306,30 @@ def cmd_display_token(args: argparse.Namespace, settings: Settings) -> None:
 
         segno.make_qr(url, error="m").terminal(compact=True)
     print(url)
+    print(
+        "note: scans with this code are flagged console_token; this print is in the audit log",
+        file=sys.stderr,
+    )
+
+
+def cmd_fraud_scan(args: argparse.Namespace, settings: Settings) -> None:
+    """The nightly pass by hand: fraud patterns over yesterday and today (or --days), and the
+    purge of positions older than LOCATION_RETENTION_DAYS."""
+
+    async def go(db: Database) -> tuple[int, int]:
+        if args.days is None:
+            return await fraud.nightly(
+                db, settings.location_retention_days, settings.default_timezone
+            )
+        today = utcnow().astimezone(ZoneInfo(settings.default_timezone)).date()
+        clustered = await fraud.scan_range(db, today - timedelta(days=args.days), today)
+        cleared = await geofence.purge(db, settings.location_retention_days)
+        return clustered, cleared
+
+    if args.days is not None and not 0 <= args.days <= 366:
+        raise CliError("--days must be between 0 and 366")
+    clustered, cleared = run_db(settings, go)
+    print(f"{clustered} scans newly clustered; {cleared} positions cleared")
 
 
 def cmd_admin_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -420,9 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("office", type=int, help="office id")
     p.add_argument("--name", default="Layar", help="display name")
     p.set_defaults(func=cmd_display_add)
-    p = disp_sub.add_parser("token", help="print the URL the display shows right now")
+    p = disp_sub.add_parser(
+        "token", help="print a scan URL for testing a phone (flagged, and audited)"
+    )
     p.add_argument("display", type=int, help="display id")
     p.add_argument("--qr", action="store_true", help="also draw the QR in the terminal")
+    p.add_argument("--operator", help="who runs this, for the audit log (default: login name)")
     p.set_defaults(func=cmd_display_token)
 
     p = sub.add_parser(
@@ -432,6 +483,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, help="calendar year (default: this year)")
     p.add_argument("--agency", help="agency code (default: every agency)")
     p.set_defaults(func=cmd_discipline)
+
+    p = sub.add_parser(
+        "fraud-scan",
+        help="the nightly pass: fraud patterns and the purge of old scan positions",
+    )
+    p.add_argument("--days", type=int, help="look back this many days (default: yesterday)")
+    p.set_defaults(func=cmd_fraud_scan)
 
     adm = sub.add_parser("admin", help="admin accounts")
     adm_sub = adm.add_subparsers(dest="admin_command", required=True, metavar="ACTION")

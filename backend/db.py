@@ -82,6 +82,10 @@ offices = sa.Table(
     # Comma-separated CIDRs; empty means displays and scans may come from anywhere.
     sa.Column("allowed_networks", sa.String(1000), nullable=False, server_default=""),
     _ts("created_at", nullable=False),
+    # Optional geofence (backend/geofence.py): a signal for reviewers, never proof.
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("radius_m", sa.Integer, nullable=True),
 )
 
 employees = sa.Table(
@@ -217,11 +221,17 @@ checkins = sa.Table(
     # that session's and the employee's unit was called to it. No foreign key: added to a large
     # table in place (SQLite cannot add one), and sessions are never deleted, only ended.
     sa.Column("apel_session_id", sa.Integer, nullable=True),
+    # The position the phone reported at scan time, if any; cleared after
+    # LOCATION_RETENTION_DAYS (backend/geofence.py).
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("accuracy_m", sa.Float, nullable=True),
     # Repeating a scan of the same display window is idempotent: one record, same answer.
     sa.UniqueConstraint("employee_id", "display_id", "window", name="uq_checkins_scan"),
     sa.Index("ix_checkins_employee_date", "employee_id", "local_date"),
     sa.Index("ix_checkins_office_date", "office_id", "local_date"),
     sa.Index("ix_checkins_at", "at"),
+    sa.Index("ix_checkins_coordinates", "latitude", "longitude"),
 )
 
 admin_users = sa.Table(
@@ -901,4 +911,35 @@ CONFLICT_ERRORS: tuple[type[Exception], ...] = (
     sqlite3.IntegrityError,
     asyncpg.exceptions.IntegrityConstraintViolationError,
     asyncpg.exceptions.TransactionRollbackError,  # serialization_failure, deadlock_detected
+)
+
+
+# Fraud patterns (backend/fraud.py): a cluster of scans that together look like one, per
+# agency, pattern and key (e.g. the client, the coordinates); a reviewer confirms or dismisses
+# it and the decision is kept. Flags never change a verdict.
+fraud_clusters = sa.Table(
+    "fraud_clusters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=False),
+    sa.Column("pattern", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    _ts("first_at", nullable=False),
+    _ts("last_at", nullable=False),
+    # open / confirmed / dismissed
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("decided_by", sa.String(100), nullable=True),
+    _ts("decided_at", nullable=True),
+    sa.Column("note", sa.String(500), nullable=False, server_default=""),
+    _ts("created_at", nullable=False),
+    sa.UniqueConstraint("agency_id", "pattern", "key", name="uq_fraud_clusters_key"),
+    sa.Index("ix_fraud_clusters_agency_status", "agency_id", "status"),
+)
+
+fraud_cluster_scans = sa.Table(
+    "fraud_cluster_scans",
+    metadata,
+    sa.Column("cluster_id", sa.Integer, sa.ForeignKey("fraud_clusters.id"), primary_key=True),
+    sa.Column("checkin_id", sa.Integer, sa.ForeignKey("checkins.id"), primary_key=True),
+    sa.Index("ix_fraud_cluster_scans_checkin", "checkin_id"),
 )

@@ -178,6 +178,17 @@ register(
                         "client_ts": {"type": "integer", "description": "Unix milliseconds"},
                         "nonce": {"type": "string", "description": "16 bytes, base64url"},
                         "signature": {"type": "string"},
+                        "location": {
+                            "type": ["object", "null"],
+                            "description": "Where the phone was (optional, unsigned): a signal "
+                            "for reviewers, flagged against the office's geofence",
+                            "required": ["latitude", "longitude", "accuracy"],
+                            "properties": {
+                                "latitude": {"type": "number", "minimum": -90, "maximum": 90},
+                                "longitude": {"type": "number", "minimum": -180, "maximum": 180},
+                                "accuracy": {"type": "number", "minimum": 0, "maximum": 1e7},
+                            },
+                        },
                     },
                 }
             ),

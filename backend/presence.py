@@ -22,12 +22,29 @@ from backend.db import (
     corrections,
     displays,
     employees,
+    fraud_cluster_scans,
+    fraud_clusters,
     offices,
     units,
 )
 from backend.errors import ApiError
 
-FLAGS = ("offline_submission", "other_office", "ip_outside_network", "display_offline")
+FLAGS = (
+    "offline_submission",
+    "other_office",
+    "ip_outside_network",
+    "display_offline",
+    # office geofence (backend/geofence.py)
+    "outside_geofence",
+    "no_location",
+    "low_accuracy",
+    "console_token",
+    # fraud patterns (backend/fraud.py): a scan's clusters not dismissed by a reviewer
+    "shared_client",
+    "shared_coordinates",
+    "impossible_travel",
+    "platform_changed",
+)
 STATUSES = ("accepted", "pending_review", "rejected", "corrected", "correction")
 MAX_PAGE = 500
 
@@ -91,6 +108,17 @@ def _query(f: LogFilter) -> Any:
         (replaced.c.id.is_not(None), "→ correction " + sa.cast(replaced.c.id, sa.String)),
         else_="",
     )
+    # A scan's fraud patterns are flags too, from its clusters that no reviewer dismissed (the
+    # record itself is never changed after it is written).
+    patterns = (
+        sa.select(sa.func.aggregate_strings(fraud_clusters.c.pattern, ","))
+        .select_from(fraud_cluster_scans.join(fraud_clusters))
+        .where(fraud_cluster_scans.c.checkin_id == checkins.c.id)
+        .where(fraud_clusters.c.status != "dismissed")
+        .where(fraud_clusters.c.pattern != "console_token")  # already on the record
+        .scalar_subquery()
+    )
+    flags = checkins.c.flags + "," + sa.func.coalesce(patterns, "")  # empties dropped in _row
     scans = (
         sa.select(
             sa.literal("scan").label("entry"),
@@ -109,7 +137,7 @@ def _query(f: LogFilter) -> Any:
             checkins.c.kind,
             checkins.c.category,
             status.label("status"),
-            checkins.c.flags,
+            flags.label("flags"),
             review_note.label("note"),
         )
         .select_from(

@@ -163,6 +163,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Break minutes taken off a Friday (Friday prayer); with the default week this gives the "
         "37.5 hours of Perpres 21/2023.",
     ),
+    Setting(
+        "LOCATION_RETENTION_DAYS",
+        int,
+        90,
+        "Days a scan's reported position is kept with the record; the nightly pass "
+        "(`presensi fraud-scan`) clears older ones.",
+    ),
 )
 
 
@@ -190,6 +197,7 @@ class Settings:
     activity_validation_days: int = 5
     activity_break_minutes: int = 60
     activity_friday_break_minutes: int = 90
+    location_retention_days: int = 90
 
     @property
     def is_sqlite(self) -> bool:
@@ -281,6 +289,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "ENROLMENT_CODE_TTL",
         "MAX_BODY_BYTES",
         "REQUEST_ESCALATE_DAYS",
+        "LOCATION_RETENTION_DAYS",
     ):
         if raw[name] < (0 if name == "QR_GRACE_WINDOWS" else 1):
             raise ValueError(f"{ENV_PREFIX}{name} must be positive, got {raw[name]}")
@@ -317,4 +326,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         activity_validation_days=raw["ACTIVITY_VALIDATION_DAYS"],
         activity_break_minutes=raw["ACTIVITY_BREAK_MINUTES"],
         activity_friday_break_minutes=raw["ACTIVITY_FRIDAY_BREAK_MINUTES"],
+        location_retention_days=raw["LOCATION_RETENTION_DAYS"],
     )

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from backend.checkin.reads import HotPath
 from backend.events import EventBus
+from backend.fraud import FraudWatch
 from backend.ratelimit import Counter, Limits
 from backend.settings import Settings
 
@@ -25,10 +26,14 @@ class AppState:
     enrol_ip_limiter: Counter = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
     hot: HotPath = field(init=False)  # cached check-in reads and the group-commit writer
+    fraud: FraudWatch = field(init=False)  # fraud patterns as scans arrive, and nightly
 
     def __post_init__(self) -> None:
         s = self.settings
         self.hot = HotPath.for_url(self.db, s.database_url, signature_helpers=s.signature_helpers)
+        self.fraud = FraudWatch(
+            self.db, retention_days=s.location_retention_days, timezone=s.default_timezone
+        )
         self.limits = Limits(self.db, s.database_url, s.secret_key)
         self.enrol_nip_limiter = self.limits.counter(
             "enrol_nip", s.enrol_limit_per_nip, s.enrol_limit_window

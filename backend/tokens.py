@@ -27,10 +27,14 @@ MAC_BYTES = 16  # 128 bits, the floor DESIGN.md sets; 22 base64url characters ke
 _MAC_CHARS = 22
 _CONTEXT = b"presensi/qr/v1|"
 _APEL_CONTEXT = b"presensi/qr/apel/v1|"
+# Tokens printed by `presensi display token` (operators testing a phone) have a MAC of their
+# own, so the server knows a scan was made with one and flags it ``console_token``.
+_CONSOLE_CONTEXT = b"presensi/qr/console/v1|"
+_CONSOLE_APEL_CONTEXT = b"presensi/qr/console/apel/v1|"
 # Every phone in an office scans the same token for a whole period: once its MAC has verified,
 # remember that (only genuine tokens get in, so the table cannot be flooded; cleared when full).
-# text -> (kid, key, display, window, apel session or None)
-_GENUINE: dict[str, tuple[str, bytes, int, int, int | None]] = {}
+# text -> (kid, key, display, window, apel session or None, console)
+_GENUINE: dict[str, tuple[str, bytes, int, int, int | None, bool]] = {}
 _GENUINE_MAX = 4096
 
 
@@ -41,6 +45,7 @@ class Token:
     window: int
     text: str
     session_id: int | None = None  # the apel session of an apel token; None for the daily one
+    console: bool = False  # printed by `presensi display token`, not shown by a display
 
 
 def current_window(period: int, now: float | None = None) -> int:
@@ -52,11 +57,20 @@ def window_expires_at(window: int, period: int) -> float:
     return float((window + 1) * period)
 
 
-def _mac(key: bytes, display_id: int, window: int, session_id: int | None = None) -> str:
+def _mac(
+    key: bytes,
+    display_id: int,
+    window: int,
+    session_id: int | None = None,
+    *,
+    console: bool = False,
+) -> str:
     if session_id is None:
-        message = _CONTEXT + f"{display_id}|{window}".encode()
+        context = _CONSOLE_CONTEXT if console else _CONTEXT
+        message = context + f"{display_id}|{window}".encode()
     else:
-        message = _APEL_CONTEXT + f"{display_id}|{window}|{session_id}".encode()
+        context = _CONSOLE_APEL_CONTEXT if console else _APEL_CONTEXT
+        message = context + f"{display_id}|{window}|{session_id}".encode()
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:MAC_BYTES]).rstrip(b"=").decode()
 
@@ -74,6 +88,31 @@ def issue_apel(
     kid, key = keys[-1]
     mac = _mac(key, display_id, window, session_id)
     return f"{APEL_VERSION}.{kid}.{display_id}.{window}.{session_id}.{mac}"
+
+
+def issue_console(
+    keys: Sequence[tuple[str, bytes]], display_id: int, window: int, session_id: int | None = None
+) -> str:
+    """A token for ``presensi display token`` (the apel one during a session): scans with it
+    verify but are flagged ``console_token``."""
+    kid, key = keys[-1]
+    mac = _mac(key, display_id, window, session_id, console=True)
+    if session_id is None:
+        return f"{VERSION}.{kid}.{display_id}.{window}.{mac}"
+    return f"{APEL_VERSION}.{kid}.{display_id}.{window}.{session_id}.{mac}"
+
+
+def is_console(keys: Sequence[tuple[str, bytes]], text: str) -> bool:
+    """Whether a well-formed token carries a console MAC (checked for queued scans, whose
+    token ``verify`` refuses as expired)."""
+    try:
+        kid, display_id, window, session_id, mac = parse_any(text)
+    except ApiError:
+        return False
+    key = dict(keys).get(kid)
+    return key is not None and hmac.compare_digest(
+        _mac(key, display_id, window, session_id, console=True), mac
+    )
 
 
 def parse(text: str) -> tuple[str, int, int, str]:
@@ -117,23 +156,36 @@ def verify(
     """Check a token's MAC and freshness, in the order DESIGN.md gives; raise ApiError."""
     genuine = _GENUINE.get(text) if isinstance(text, str) else None
     if genuine is not None and (genuine[0], genuine[1]) in keys:
-        kid, _, display_id, window, session_id = genuine
+        kid, _, display_id, window, session_id, console = genuine
     else:
         kid, display_id, window, session_id, mac = parse_any(text)
         key = dict(keys).get(kid)
         if key is None:
             raise ApiError("unknown_key")
+        console = False
         if not hmac.compare_digest(_mac(key, display_id, window, session_id), mac):
-            raise ApiError("bad_mac")
+            # Only a MAC that fails as a display's costs the second HMAC.
+            console = hmac.compare_digest(
+                _mac(key, display_id, window, session_id, console=True), mac
+            )
+            if not console:
+                raise ApiError("bad_mac")
         if len(_GENUINE) >= _GENUINE_MAX:
             _GENUINE.clear()
-        _GENUINE[text] = (kid, key, display_id, window, session_id)
+        _GENUINE[text] = (kid, key, display_id, window, session_id, console)
     age = current_window(period, now) - window
     if age < 0:
         raise ApiError("future_token")
     if age > grace_windows:
         raise ApiError("expired_token")
-    return Token(kid=kid, display_id=display_id, window=window, text=text, session_id=session_id)
+    return Token(
+        kid=kid,
+        display_id=display_id,
+        window=window,
+        text=text,
+        session_id=session_id,
+        console=console,
+    )
 
 
 def scan_url(public_url: str, token: str) -> str:

@@ -24,6 +24,7 @@ from backend.admin import (
     displays,
     employees,
     fields,  # noqa: F401  (registers the {name:id} path convertor)
+    fraud,
     holidays,
     home,
     monitor,
@@ -102,6 +103,10 @@ routes: list[BaseRoute] = [
     Route("/presence/employees/{employee_id:id}", presence.employee_month, methods=GET),
     Route("/presence/employees/{employee_id:id}/corrections", presence.correct, methods=POST),
     Route("/review", presence.review_page, methods=GET),
+    # fraud patterns (issue 15)
+    Route("/fraud", fraud.list_page, methods=GET),
+    Route("/fraud/{cluster_id:id}", fraud.detail_page, methods=GET),
+    Route("/fraud/{cluster_id:id}", fraud.decide, methods=POST),
     Route("/review/{checkin_id:id}", presence.decide, methods=POST),
     Route("/absences", absences.list_page, methods=GET),
     Route("/absences", absences.add, methods=POST),

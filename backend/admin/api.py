@@ -484,7 +484,7 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("PATCH", "/units/{unit_id}"): "Change a unit's code or name",
     ("GET", "/offices"): "List offices",
     ("POST", "/offices"): "Create an office {agency_id, unit_id?, name, address?, timezone, "
-    "allowed_networks?}",
+    "allowed_networks?, latitude?, longitude?, radius_m?}",
     ("GET", "/offices/{office_id}"): "One office",
     ("PATCH", "/offices/{office_id}"): "Change an office",
     ("GET", "/employees"): "List employees (q: name or NIP, unit_id, status active/inactive)",

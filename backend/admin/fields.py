@@ -163,3 +163,34 @@ def day(value: Any) -> date:
 def _short(value: Any) -> str:
     text_value = str(value) if isinstance(value, int | str | bool | None) else type(value).__name__
     return text_value if len(text_value) <= 40 else text_value[:40] + "…"
+
+
+def _decimal(value: Any, low: float, high: float, what: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValidationError("{what}: expected a number", what=what)
+    try:
+        number = float(str(value).strip().replace(",", ".")) if isinstance(value, str) else value
+    except ValueError:
+        raise ValidationError("{what}: expected a number", what=what) from None
+    if not low <= number <= high:  # also NaN
+        raise ValidationError(
+            "{what}: must be between {low} and {high}", what=what, low=low, high=high
+        )
+    return float(number)
+
+
+def geofence(data: dict[str, Any]) -> dict[str, Any]:
+    """An office's optional geofence: latitude, longitude and radius (metres), all or none."""
+    values = {
+        "latitude": _decimal(data.get("latitude"), -90, 90, "latitude"),
+        "longitude": _decimal(data.get("longitude"), -180, 180, "longitude"),
+        "radius_m": _decimal(data.get("radius_m"), 10, 50_000, "radius_m"),
+    }
+    given = [v is not None for v in values.values()]
+    if any(given) and not all(given):
+        raise ValidationError("a geofence needs latitude, longitude and radius")
+    if values["radius_m"] is not None:
+        values["radius_m"] = round(values["radius_m"])
+    return values

@@ -26,6 +26,9 @@ FIELDS = (
     Field("timezone", _("Time zone")),
     Field("address", _("Address")),
     Field("allowed_networks", _("Allowed networks (optional)")),
+    Field("latitude", _("Latitude")),
+    Field("longitude", _("Longitude")),
+    Field("radius_m", _("Radius (metres)")),
 )
 
 
@@ -71,6 +74,7 @@ async def save(
         "address": fields.text(data.get("address"), fields.ADDRESS, max_length=500, required=False),
         "timezone": fields.timezone(data.get("timezone")),
         "allowed_networks": fields.networks(data.get("allowed_networks")),
+        **fields.geofence(data),
     }
     unit_id = fields.int_or_none(data.get("unit_id"))
     async with db.transaction():

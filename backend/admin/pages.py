@@ -40,6 +40,7 @@ NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/", _("Overview"), READERS),
     ("/admin/monitor", _("Live monitor"), READERS),
     ("/admin/presence", _("Presence log"), READERS),
+    ("/admin/fraud", _("Fraud indications"), ORG_ADMINS),
     ("/admin/recaps/monthly", _("Recaps"), READERS),
     ("/admin/absences", _("Absences"), READERS),
     ("/admin/activities", _("Activity diary"), READERS),

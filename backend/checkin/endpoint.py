@@ -135,6 +135,8 @@ class CheckinEndpoint:
             ip=peer,
             user_agent=(header(headers, b"user-agent") or b"").decode("latin-1"),
         )
+        if outcome.created:  # fraud patterns, after the answer (backend/fraud.py)
+            state.fraud.seen(outcome.body["checkin_id"])
         if outcome.created and outcome.body["status"] == "accepted":
             state.events.publish(
                 "checkin",

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backend import apel, tokens
+from backend import apel, geofence, tokens
 from backend.checkin.planner import PendingCheckin
 from backend.checkin.reads import HotPath, Scan
 from backend.checkin.records import DatabaseUnavailable
@@ -43,6 +43,8 @@ class CheckinRequest:
     client_ts: int
     nonce: str
     signature: str
+    # Where the phone said it was (optional, unsigned: a signal for reviewers, never proof).
+    location: geofence.Location | None = None
 
     def message(self) -> bytes:
         return f"{CONTEXT}|{self.token}|{self.device_id}|{self.client_ts}|{self.nonce}".encode()
@@ -67,7 +69,12 @@ def parse_request(data: Any) -> CheckinRequest:
     if len(data["signature"]) > 128:
         raise ApiError("invalid_request", detail="signature too long")
     return CheckinRequest(
-        data["token"], data["device_id"], client_ts, data["nonce"], data["signature"]
+        data["token"],
+        data["device_id"],
+        client_ts,
+        data["nonce"],
+        data["signature"],
+        location=geofence.parse_location(data.get("location")),
     )
 
 
@@ -147,6 +154,9 @@ async def check_in(
             window=token.window,
             period=settings.qr_period,
         )
+    flags += geofence.flags(place, req.location)
+    if token.console:
+        flags.append("console_token")
     values = _record(
         req,
         token,
@@ -201,7 +211,8 @@ def _token(req: CheckinRequest, settings: Settings, now: datetime) -> tuple[toke
         too_old = now - datetime.fromtimestamp(window * settings.qr_period, UTC) > PENDING_MAX_AGE
         if too_old or not _signed_while_current(req, window, settings):
             raise
-        token = tokens.Token("", display_id, window, req.token, session_id)
+        console = tokens.is_console(settings.qr_keys, req.token)
+        token = tokens.Token("", display_id, window, req.token, session_id, console=console)
         return token, True
     return token, False
 
@@ -234,6 +245,7 @@ def _record(
         "client_ip": ip[:64],
         "user_agent": user_agent[:400],
         "flags": ",".join(flags),
+        **geofence.record_values(req.location),
     }
 
 

@@ -227,6 +227,9 @@ class HotPath:
                 offices.c.id.label("office_id"),
                 offices.c.timezone,
                 offices.c.allowed_networks,
+                offices.c.latitude,
+                offices.c.longitude,
+                offices.c.radius_m,
             )
             .select_from(displays.join(offices))
             .where(displays.c.id == display_id)

@@ -9,6 +9,7 @@ import { createKey, supported } from './crypto.js';
 import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder } from './decoder.js';
 import { flush as flushDiary, setUpDiary, showDiary } from './diary.js';
 import { showHistory } from './history.js';
+import { positionForScan, warmUpLocation } from './location.js';
 import { showResult } from './result.js';
 import { checkSupervises, flushOutbox, setupRequests, showApprovals, showRequests } from './selfservice.js';
 import { forgetDevice, loadDevice, saveDevice } from './store.js';
@@ -158,6 +159,7 @@ async function startScan(message = null) {
     failed = true;
     if (run === scanRun) els.scanStatus.textContent = decoderProblem(error);
   });
+  warmUpLocation();
   try {
     camera = await openCamera(els.video);
   } catch (error) {
@@ -242,7 +244,9 @@ async function checkIn(token) {
   show('loading');
   els.loading.textContent = t('scan_sending');
   // Sent at once with the last known clock offset; a fresh one is learnt in the background.
-  const body = await signScan(device, token);
+  // The position (at most 3 s, never required) is found while the scan is signed.
+  const [body, location] = await Promise.all([signScan(device, token), positionForScan()]);
+  body.location = location;
   report(await submit(body));
   clockSynced = syncClock();
 }
