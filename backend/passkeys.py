@@ -50,6 +50,7 @@ from webauthn.helpers.structs import (
 from backend import audit
 from backend.checkin.verifier import SIGNATURE, Item
 from backend.db import agencies, as_utc, devices, employees, passkeys, units, utcnow
+from backend.employees import ValidationError
 from backend.errors import ApiError
 
 # off: no passkey; required: every check-in needs the owner's verification, a phone without a
@@ -94,13 +95,14 @@ def effective_policy(unit_policy: str | None, agency_policy: str) -> str:
     return unit_policy or agency_policy
 
 
-def parse_policy(value: Any, *, inherit: bool) -> str | None:
-    """An admin's choice; ``""``/``None`` means "as the agency" where ``inherit`` allows it."""
-    if inherit and value in (None, "", "inherit"):
+def policy_field(value: Any, *, inherit: bool) -> str | None:
+    """An admin's choice (console form or admin API); ``""`` is "as the agency" for a unit."""
+    if inherit and value in (None, ""):
         return None
+    if value is None:
+        return "off"
     if value not in POLICIES:
-        choices = ", ".join(POLICIES) + (" or empty" if inherit else "")
-        raise ApiError("invalid_request", detail=f"user_verification must be {choices}")
+        raise ValidationError("user_verification must be off, required or flag")
     return str(value)
 
 

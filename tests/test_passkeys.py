@@ -4,6 +4,7 @@ registration at enrolment and the check-in's WebAuthn assertion, on SQLite and P
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -283,3 +284,73 @@ def test_verification_agrees_with_the_webauthn_package() -> None:
     forged = other.assert_(challenge)
     parsed = pk.parse_assertion(forged, message=message, rp_id=RP_ID, origin=ORIGIN)
     assert not verify_one(Keys(), *parsed.item(point))
+
+
+def test_admin_api_sets_the_policy(
+    client: TestClient, settings: Settings, world: dict[str, Any], token: str
+) -> None:
+    from tests.test_admin_api import API, token_for
+
+    headers = {"Authorization": f"Bearer {token_for(client, 'super_admin')}"}
+    agency_id = run(client, app_db(client).fetch_val, sa.select(agencies.c.id))
+    agency = client.get(f"{API}/agencies/{agency_id}", headers=headers)
+    assert agency.json()["user_verification"] == "off"
+    changed = client.patch(
+        f"{API}/agencies/{agency_id}",
+        json={"user_verification": "required"},
+        headers={**headers, "If-Match": agency.headers["etag"]},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["user_verification"] == "required"
+    assert changed.headers["etag"] != agency.headers["etag"]  # the policy is part of the version
+    bad = client.patch(
+        f"{API}/agencies/{agency_id}", json={"user_verification": "maybe"}, headers=headers
+    )
+    assert bad.status_code == 422
+    unit_id = run(client, app_db(client).fetch_val, sa.select(units.c.id))
+    unit = client.patch(
+        f"{API}/units/{unit_id}", json={"user_verification": "off"}, headers=headers
+    )
+    assert unit.json()["user_verification"] == "off"
+    inherit = client.patch(
+        f"{API}/units/{unit_id}", json={"user_verification": ""}, headers=headers
+    )
+    assert inherit.json()["user_verification"] is None
+    client.app.state.presensi.hot.user_verification._policies._data.clear()  # type: ignore[attr-defined]
+    owner = Owner(client, settings, world["employees"][0]["nip"])
+    assert owner.enrolment["user_verification"] == "required"
+    audit = client.get(f"{API}/audit?action=agency.", headers=headers).json()["items"]
+    assert json.loads(audit[0]["detail"])["user_verification"] == "required"
+
+
+def test_console_unit_form_sets_the_policy(client: TestClient, world: dict[str, Any]) -> None:
+    from tests.support.admin import csrf, make_admins, sign_in
+    from tests.test_versions import form_version
+
+    make_admins(client)
+    sign_in(client, "agency_admin")
+    db = app_db(client)
+    unit = run(client, db.fetch_one, units.select().order_by(units.c.id))
+    path = f"/admin/units/{unit['id']}"
+    page = client.get(path)
+    assert 'name="user_verification"' in page.text
+    assert "Sidik jari pemilik" in page.text
+    form = {
+        "csrf_token": csrf(client, path),
+        "version": form_version(page.text),
+        "code": unit["code"],
+        "name": unit["name"],
+        "user_verification": "flag",
+    }
+    assert client.post(path, data=form, follow_redirects=False).status_code == 303
+    stored = run(client, db.fetch_val, sa.select(units.c.user_verification))
+    assert stored == "flag"
+    bad = client.post(
+        path,
+        data=form
+        | {"user_verification": "sometimes", "version": form_version(client.get(path).text)},
+        follow_redirects=False,
+    )
+    assert bad.status_code == 400  # the form again, with the error (as every console form)
+    assert "user_verification harus off, required, atau flag" in bad.text
+    assert run(client, db.fetch_val, sa.select(units.c.user_verification)) == "flag"

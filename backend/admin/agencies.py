@@ -16,6 +16,7 @@ from backend.admin.security import ORG_ADMINS, SUPER, Principal, request_ip, req
 from backend.admin.units import FIELDS
 from backend.db import agencies, utcnow
 from backend.employees import ValidationError
+from backend.passkeys import policy_field
 from backend.state import AppState
 
 VIEWERS = (*ORG_ADMINS, "leader")
@@ -46,6 +47,7 @@ async def save(
     values = {
         "code": fields.code(data.get("code")),
         "name": fields.text(data.get("name"), fields.NAME),
+        "user_verification": policy_field(data.get("user_verification"), inherit=False),
     }
     async with db.transaction():
         if agency_id is not None:
