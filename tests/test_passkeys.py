@@ -16,7 +16,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from backend import passkeys as pk
 from backend.checkin.verifier import Keys, verify_one
-from backend.db import agencies, checkins, devices, passkeys, units, utcnow
+from backend.db import agencies, checkins, devices, employees, passkeys, units, utcnow
 from backend.settings import Settings
 from tests.client import Phone
 from tests.conftest import app_db, count, run
@@ -319,11 +319,20 @@ def test_admin_api_sets_the_policy(
     client.app.state.presensi.hot.user_verification._policies._data.clear()  # type: ignore[attr-defined]
     owner = Owner(client, settings, world["employees"][0]["nip"])
     assert owner.enrolment["user_verification"] == "required"
+    employee_id = run(
+        client,
+        app_db(client).fetch_val,
+        sa.select(employees.c.id).where(employees.c.nip == world["employees"][0]["nip"]),
+    )
+    device = client.get(f"{API}/employees/{employee_id}/device", headers=headers).json()
+    assert device["device"]["passkey"] is True
     audit = client.get(f"{API}/audit?action=agency.", headers=headers).json()["items"]
     assert json.loads(audit[0]["detail"])["user_verification"] == "required"
 
 
-def test_console_unit_form_sets_the_policy(client: TestClient, world: dict[str, Any]) -> None:
+def test_console_unit_form_sets_the_policy(
+    client: TestClient, settings: Settings, world: dict[str, Any]
+) -> None:
     from tests.support.admin import csrf, make_admins, sign_in
     from tests.test_versions import form_version
 
@@ -354,3 +363,10 @@ def test_console_unit_form_sets_the_policy(client: TestClient, world: dict[str, 
     assert bad.status_code == 400  # the form again, with the error (as every console form)
     assert "user_verification harus off, required, atau flag" in bad.text
     assert run(client, db.fetch_val, sa.select(units.c.user_verification)) == "flag"
+    client.app.state.presensi.hot.user_verification._policies._data.clear()  # type: ignore[attr-defined]
+    person = world["employees"][0]
+    Owner(client, settings, person["nip"])
+    employee_id = run(
+        client, db.fetch_val, sa.select(employees.c.id).where(employees.c.nip == person["nip"])
+    )
+    assert "passkey terdaftar" in client.get(f"/admin/employees/{employee_id}").text
