@@ -27,7 +27,13 @@ from backend.db import (
 )
 from backend.errors import ApiError
 
-FLAGS = ("offline_submission", "other_office", "ip_outside_network", "display_offline")
+FLAGS = (
+    "offline_submission",
+    "other_office",
+    "ip_outside_network",
+    "display_offline",
+    "no_user_verification",  # backend/passkeys.py
+)
 STATUSES = ("accepted", "pending_review", "rejected", "corrected", "correction")
 MAX_PAGE = 500
 
