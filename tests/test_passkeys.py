@@ -370,3 +370,22 @@ def test_console_unit_form_sets_the_policy(
         client, db.fetch_val, sa.select(employees.c.id).where(employees.c.nip == person["nip"])
     )
     assert "passkey terdaftar" in client.get(f"/admin/employees/{employee_id}").text
+
+
+def test_a_stale_cache_never_refuses(
+    client: TestClient, settings: Settings, nip: str, token: str
+) -> None:
+    """A passkey registered through another process, while this one still remembers the phone
+    without one: the refusal is decided again on fresh rows, and the scan is accepted."""
+    from backend.checkin.userverification import NO_PASSKEY
+
+    set_policy(client, "required")
+    owner = Owner(client, settings, nip)
+    uv = client.app.state.presensi.hot.user_verification  # type: ignore[attr-defined]
+    uv._passkeys.put(owner.phone.device_id, NO_PASSKEY)
+    assert owner.check_in(owner.body(token)).status_code == 201
+    set_policy(client, "off")
+    uv._policies.put(run(client, app_db(client).fetch_val, sa.select(units.c.id)), "required")
+    again = Owner(client, settings, nip)  # re-enrolled while the policy was off: no passkey
+    # Accepted on the fresh policy (200: the same window as the scan above, its record).
+    assert again.check_in(again.body(token, assertion=False)).status_code == 200

@@ -277,7 +277,7 @@ class HotPath:
             if not person["revoked"] and scan.signature is not None:
                 to_verify.append(n)
                 signed.append((person["point"], scan.signature, scan.message))
-        asserted = [(n, scans[n].device_id, a) for n in to_verify if (a := scans[n].assertion)]
+        asserted = [(n, scans[n], a) for n in to_verify if (a := scans[n].assertion)]
         passkeys = await self.user_verification.prepare(asserted) if asserted else None
         if passkeys is not None:
             signed += passkeys.items  # one more verification each, in the same helper batch

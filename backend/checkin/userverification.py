@@ -104,13 +104,16 @@ class UserVerification:
                 self._passkeys.put(device_id, found[device_id])
         return found
 
-    async def prepare(self, scans: list[tuple[int, str, Assertion]]) -> Prepared:
-        """For a batch's (index, device, assertion) triples: the signatures to verify, and the
-        ones already refused."""
-        keys = await self.passkeys([device_id for _, device_id, _ in scans])
+    async def prepare(self, scans: list[tuple[int, Any, Assertion]]) -> Prepared:
+        """For a batch's (index, scan, assertion) triples: the signatures to verify, and the
+        ones already refused. A ``fresh`` scan reads its phone's passkey again."""
+        for _, scan, _ in scans:
+            if scan.fresh:
+                self._passkeys.forget(scan.device_id)
+        keys = await self.passkeys([scan.device_id for _, scan, _ in scans])
         prepared = Prepared()
-        for n, device_id, assertion in scans:
-            key = keys[device_id]
+        for n, scan, assertion in scans:
+            key = keys[scan.device_id]
             if assertion.error:
                 prepared.refused[n] = assertion.error
             elif key is NO_PASSKEY or key.credential_id != assertion.credential_id:
