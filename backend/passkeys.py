@@ -26,25 +26,9 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from databases import Database
-from webauthn import generate_registration_options, options_to_json, verify_registration_response
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    decode_credential_public_key,
-    parse_authentication_credential_json,
-    parse_authenticator_data,
-    parse_client_data_json,
-)
-from webauthn.helpers.cose import COSECRV, COSEAlgorithmIdentifier
-from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey
-from webauthn.helpers.structs import (
-    AuthenticatorAttachment,
-    AuthenticatorSelectionCriteria,
-    ClientDataType,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
+# The webauthn package (and the pyOpenSSL, cbor2 and asn1crypto it brings) is imported by the
+# functions that use it, so a server whose agencies leave the policy off never loads it.
 from backend import audit
 from backend.checkin.verifier import SIGNATURE, Item
 from backend.db import agencies, as_utc, devices, employees, passkeys, units, utcnow
@@ -111,6 +95,15 @@ async def enrolment_offer(
     policy = await policy_for(db, employee_id)
     if policy == "off":
         return {"user_verification": "off"}
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.cose import COSEAlgorithmIdentifier
+    from webauthn.helpers.structs import (
+        AuthenticatorAttachment,
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     rp_id, _origin = relying_party(public_url)
     options = generate_registration_options(
         rp_id=rp_id,
@@ -130,6 +123,10 @@ async def enrolment_offer(
 
 
 def _ec2_point(public_key: bytes) -> bytes:
+    from webauthn.helpers import decode_credential_public_key
+    from webauthn.helpers.cose import COSECRV, COSEAlgorithmIdentifier
+    from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey
+
     decoded = decode_credential_public_key(public_key)
     if (
         not isinstance(decoded, DecodedEC2PublicKey)
@@ -152,6 +149,10 @@ async def register(
     ip: str,
 ) -> str:
     """Verify a registration response for a freshly enrolled phone and keep its passkey."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+    from webauthn.helpers.cose import COSEAlgorithmIdentifier
+
     if not isinstance(device_id, str) or not isinstance(credential, dict) or len(device_id) > 40:
         raise ApiError("invalid_request", detail="device_id and credential are required")
     rp_id, origin = relying_party(public_url)
@@ -228,6 +229,15 @@ def parse_assertion(data: Any, *, message: bytes, rp_id: str, origin: str) -> As
     """Everything about a check-in's assertion that needs neither the database nor a signature
     check: its shape, that it was made for this scan (challenge), at this site (origin, RP ID)
     by a user present. Never raises: a failed check is the result's ``error``."""
+    from webauthn.helpers import (
+        base64url_to_bytes,
+        bytes_to_base64url,
+        parse_authentication_credential_json,
+        parse_authenticator_data,
+        parse_client_data_json,
+    )
+    from webauthn.helpers.structs import ClientDataType
+
     try:
         if not isinstance(data, dict) or len(json.dumps(data)) > 3 * _MAX_FIELD:
             raise ValueError("not an assertion")
