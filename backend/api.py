@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend import devices, identifiers
+from backend import devices, identifiers, passkeys
 from backend.checkin.endpoint import receive_json
 from backend.errors import ApiError, error_page, error_response, retry_headers, wants_page
 from backend.openapi import openapi_document
@@ -61,10 +61,44 @@ async def enrol_device(request: Request) -> Response:
         user_agent=request.headers.get("user-agent", ""),
         ip=ip,
     )
+    # With the owner's verification on, the answer carries the passkey's creation options.
+    offer = await passkeys.enrolment_offer(
+        state.db,
+        state.settings.secret_key,
+        state.settings.public_url,
+        device_id=device.device_id,
+        employee_id=device.employee_id,
+        nip=device.nip,
+    )
     return JSONResponse(
-        {"device_id": device.device_id, "employee": {"nip": device.nip, "name": device.name}},
+        {
+            "device_id": device.device_id,
+            "employee": {"nip": device.nip, "name": device.name},
+            **offer,
+        },
         status_code=201,
     )
+
+
+async def register_passkey(request: Request) -> Response:
+    """The enrolled phone's platform passkey (backend/passkeys.py), right after enrolment."""
+    state = AppState.of(request)
+    data = await read_json(request, state.settings.max_body_bytes)
+    if not isinstance(data, dict):
+        raise ApiError("invalid_request", detail="expected a JSON object")
+    ip = client_ip(request, state.settings)
+    if not await state.enrol_ip_limiter.hit(client_key(ip)):
+        raise ApiError("rate_limited")
+    credential_id = await passkeys.register(
+        state.db,
+        state.settings.secret_key,
+        state.settings.public_url,
+        device_id=data.get("device_id"),
+        credential=data.get("credential"),
+        ip=ip,
+    )
+    state.hot.user_verification.forget(device_id=str(data["device_id"]))
+    return JSONResponse({"credential_id": credential_id}, status_code=201)
 
 
 async def openapi(request: Request) -> JSONResponse:

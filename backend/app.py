@@ -87,6 +87,7 @@ async def server_error(request: Request, exc: Exception) -> Response:
 api_routes = [
     Route("/time", api.server_time, methods=["GET"]),
     Route("/devices", api.enrol_device, methods=["POST"]),
+    Route("/devices/passkey", api.register_passkey, methods=["POST"]),
     Route("/checkins", submit_checkin, methods=["POST"]),  # also in fast_routes below
     Route("/me", selfservice.profile, methods=["GET"]),
     Route("/me/checkins", me.my_checkins, methods=["GET"]),

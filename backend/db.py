@@ -57,6 +57,8 @@ agencies = sa.Table(
         nullable=False,
         server_default="II.a,II.b",
     ),
+    # off, required or flag: backend/passkeys.py
+    sa.Column("user_verification", sa.String(16), nullable=False, server_default="off"),
 )
 
 units = sa.Table(
@@ -67,6 +69,8 @@ units = sa.Table(
     sa.Column("code", sa.String(32), nullable=False),
     sa.Column("name", sa.String(200), nullable=False),
     _ts("created_at", nullable=False),
+    # NULL: the agency's policy; otherwise off, required or flag (backend/passkeys.py)
+    sa.Column("user_verification", sa.String(16), nullable=True),
     sa.UniqueConstraint("agency_id", "code", name="uq_units_agency_code"),
 )
 
@@ -182,6 +186,18 @@ devices = sa.Table(
     _ts("created_at", nullable=False),
     _ts("last_used_at", nullable=True),
     _ts("revoked_at", nullable=True),
+)
+
+# A phone's platform passkey (WebAuthn, ES256), registered at enrolment when the owner's
+# policy asks for user verification; a new enrolment is a new device, so it replaces it.
+passkeys = sa.Table(
+    "passkeys",
+    metadata,
+    sa.Column("device_id", sa.String(40), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("credential_id", sa.String(400), nullable=False, unique=True),  # base64url
+    sa.Column("public_key", sa.LargeBinary, nullable=False),  # SEC1 uncompressed P-256 point
+    sa.Column("sign_count", sa.BigInteger, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
 )
 
 enrolment_codes = sa.Table(

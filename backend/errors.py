@@ -67,6 +67,55 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
         ),
     ),
     "employee_inactive": (403, _("Your account is not active. Contact your HR staff.")),
+    # The owner's verification (backend/passkeys.py)
+    "user_verification_failed": (
+        403,
+        _(
+            "Your fingerprint, face or screen-lock PIN was not confirmed, so this scan was not "
+            "recorded. Scan again on your own phone and confirm with your fingerprint, face or PIN."
+        ),
+    ),
+    "user_verification_unavailable": (
+        403,
+        _(
+            "Your agency requires your fingerprint, face or PIN to check in, and this phone has "
+            "none registered. Set a screen lock on the phone, then ask your admin for a new "
+            "enrolment code."
+        ),
+    ),
+    "invalid_assertion": (
+        400,
+        _("The fingerprint confirmation could not be read. Scan again and confirm once more."),
+    ),
+    "assertion_mismatch": (
+        401,
+        _("The fingerprint confirmation was made for another scan. Scan the display again."),
+    ),
+    "unknown_credential": (
+        401,
+        _(
+            "This fingerprint or passkey is not the one registered for this phone. Ask your "
+            "admin for a new enrolment code."
+        ),
+    ),
+    "bad_assertion": (
+        401,
+        _(
+            "The fingerprint confirmation does not match this phone's passkey. Ask your admin "
+            "for a new enrolment code."
+        ),
+    ),
+    "invalid_passkey": (
+        400,
+        _("The phone's passkey could not be registered. Enrol again with a new code."),
+    ),
+    "passkey_not_allowed": (
+        409,
+        _(
+            "A passkey can be registered only right after enrolment, once. Ask your admin for a "
+            "new enrolment code."
+        ),
+    ),
     "stale_signature": (
         401,
         _("This request was signed too long ago. Check the phone's date and time and try again."),

@@ -145,11 +145,58 @@ register(
                         "properties": {
                             "device_id": {"type": "string"},
                             "employee": ref("Employee"),
+                            "user_verification": {
+                                "type": "string",
+                                "enum": ["off", "required", "flag"],
+                            },
+                            "passkey": {
+                                "type": "object",
+                                "description": "PublicKeyCredentialCreationOptionsJSON, when "
+                                "user_verification is not off: register with "
+                                "POST /api/v1/devices/passkey",
+                            },
                         },
                     },
                 ),
                 "400": ERROR_RESPONSE,
                 "403": ERROR_RESPONSE,
+                "413": ERROR_RESPONSE,
+                "415": ERROR_RESPONSE,
+                "429": ERROR_RESPONSE,
+            },
+        }
+    },
+)
+register(
+    "/api/v1/devices/passkey",
+    {
+        "post": {
+            "summary": "Register the enrolled phone's platform passkey (user verification)",
+            "requestBody": json_body(
+                {
+                    "type": "object",
+                    "required": ["device_id", "credential"],
+                    "properties": {
+                        "device_id": {"type": "string"},
+                        "credential": {
+                            "type": "object",
+                            "description": "RegistrationResponseJSON",
+                        },
+                    },
+                }
+            ),
+            "responses": {
+                "201": json_response(
+                    "Registered",
+                    {
+                        "type": "object",
+                        "required": ["credential_id"],
+                        "properties": {"credential_id": {"type": "string"}},
+                    },
+                ),
+                "400": ERROR_RESPONSE,
+                "401": ERROR_RESPONSE,
+                "409": ERROR_RESPONSE,
                 "413": ERROR_RESPONSE,
                 "415": ERROR_RESPONSE,
                 "429": ERROR_RESPONSE,
@@ -188,6 +235,11 @@ register(
                                 "longitude": {"type": "number", "minimum": -180, "maximum": 180},
                                 "accuracy": {"type": "number", "minimum": 0, "maximum": 1e7},
                             },
+                        },
+                        "assertion": {
+                            "type": "object",
+                            "description": "AuthenticationResponseJSON of the phone's passkey "
+                            "whose challenge is SHA-256 of the signed text (backend/passkeys.py)",
                         },
                     },
                 }

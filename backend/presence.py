@@ -44,6 +44,7 @@ FLAGS = (
     "shared_coordinates",
     "impossible_travel",
     "platform_changed",
+    "no_user_verification",  # backend/passkeys.py
 )
 STATUSES = ("accepted", "pending_review", "rejected", "corrected", "correction")
 MAX_PAGE = 500

@@ -39,8 +39,8 @@ from backend.db import (
 # The columns an edit can change, per table; a column that changes by itself (a display's
 # last_seen_at, an admin's language) is left out, or every heartbeat would be a conflict.
 EDITABLE: dict[str, tuple[str, ...]] = {
-    agencies.name: ("code", "name"),
-    units.name: ("agency_id", "code", "name"),
+    agencies.name: ("code", "name", "user_verification"),
+    units.name: ("agency_id", "code", "name", "user_verification"),
     offices.name: ("agency_id", "unit_id", "name", "address", "timezone", "allowed_networks"),
     employees.name: (
         "nip",

@@ -18,6 +18,7 @@ from backend.db import agencies, utcnow
 from backend.employees import ValidationError
 from backend.errors import ApiError
 from backend.organisation import normalise_echelon
+from backend.passkeys import policy_field
 from backend.state import AppState
 
 VIEWERS = (*ORG_ADMINS, "leader")
@@ -61,6 +62,7 @@ async def save(
     values = {
         "code": fields.code(data.get("code")),
         "name": fields.text(data.get("name"), fields.NAME),
+        "user_verification": policy_field(data.get("user_verification"), inherit=False),
     }
     if data.get("activity_unvalidated_echelons") is not None:
         values["activity_unvalidated_echelons"] = unvalidated_echelons(

@@ -26,7 +26,7 @@ from backend.admin.pages import (
     render,
 )
 from backend.admin.security import READERS, WRITERS, Principal, Refused, request_ip, require_role
-from backend.db import agencies, devices, employees, offices, units
+from backend.db import agencies, devices, employees, offices, passkeys, units
 from backend.employees import ValidationError
 from backend.i18n import gettext_lazy as _
 from backend.state import AppState
@@ -265,7 +265,8 @@ async def _detail(
     async def context() -> dict[str, Any]:
         row = await state.db.fetch_one(query(me).where(employees.c.id == employee_id))
         phones = await state.db.fetch_all(
-            devices.select()
+            sa.select(*devices.c, passkeys.c.device_id.is_not(None).label("passkey"))
+            .select_from(devices.outerjoin(passkeys))
             .where(devices.c.employee_id == employee_id)
             .order_by(devices.c.created_at.desc())
         )

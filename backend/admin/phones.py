@@ -17,7 +17,7 @@ from backend import audit
 from backend.admin import scope
 from backend.admin.pages import redirect, render
 from backend.admin.security import WRITERS, Principal, Refused, request_ip, require_role
-from backend.db import devices, employees, utcnow
+from backend.db import devices, employees, passkeys, utcnow
 from backend.devices import issue_enrolment_code
 from backend.settings import Settings
 from backend.state import AppState
@@ -83,8 +83,10 @@ async def revoke_device(
 
 
 async def current_device(db: Database, employee_id: int) -> Any:
+    """The employee's phone, and whether it has a passkey (the owner's fingerprint)."""
     return await db.fetch_one(
-        devices.select()
+        sa.select(*devices.c, passkeys.c.device_id.is_not(None).label("passkey"))
+        .select_from(devices.outerjoin(passkeys))
         .where(devices.c.employee_id == employee_id)
         .where(devices.c.revoked_at.is_(None))
         .order_by(devices.c.created_at.desc())

@@ -16,6 +16,7 @@ from backend.admin.security import ORG_ADMINS, READERS, Principal, Refused, requ
 from backend.db import agencies, units, utcnow
 from backend.employees import ValidationError
 from backend.i18n import gettext_lazy as _
+from backend.passkeys import policy_field
 from backend.state import AppState
 
 # What an edit conflict on the unit (and the agency) page shows.
@@ -75,6 +76,7 @@ async def save(
     values = {
         "code": fields.code(data.get("code")),
         "name": fields.text(data.get("name"), fields.NAME),
+        "user_verification": policy_field(data.get("user_verification"), inherit=True),
     }
     async with db.transaction():
         if unit_id is None:

@@ -24,6 +24,7 @@ from backend.checkin.records import DatabaseUnavailable
 from backend.db import as_utc, utcnow
 from backend.devices import b64url_decode, raw_signature
 from backend.errors import ApiError
+from backend.passkeys import Assertion, parse_assertion, relying_party
 from backend.schedules import DaySchedule, classify
 from backend.settings import Settings
 
@@ -45,6 +46,7 @@ class CheckinRequest:
     signature: str
     # Where the phone said it was (optional, unsigned: a signal for reviewers, never proof).
     location: geofence.Location | None = None
+    assertion: Any = None  # the owner's WebAuthn assertion (backend/passkeys.py), if sent
 
     def message(self) -> bytes:
         return f"{CONTEXT}|{self.token}|{self.device_id}|{self.client_ts}|{self.nonce}".encode()
@@ -74,6 +76,7 @@ def parse_request(data: Any) -> CheckinRequest:
         client_ts,
         data["nonce"],
         data["signature"],
+        assertion=data.get("assertion"),
         location=geofence.parse_location(data.get("location")),
     )
 
@@ -134,16 +137,26 @@ async def check_in(
 ) -> Outcome:
     now = now or utcnow()
     token, pending = _token(req, settings, now)
+    assertion = None
+    if req.assertion is not None:
+        rp_id, origin = relying_party(settings.public_url)
+        assertion = parse_assertion(
+            req.assertion, message=req.message(), rp_id=rp_id, origin=origin
+        )
     try:
-        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now)
+        place, person, (day, schedule), checked = await _parties(
+            hot, req, token.display_id, now, assertion=assertion
+        )
     except DatabaseUnavailable:
         raise
     except ApiError:
         # Cached rows may be stale: a refusal is decided on fresh ones, in DESIGN's order.
-        place, person, (day, schedule) = await _parties(hot, req, token.display_id, now, fresh=True)
+        place, person, (day, schedule), checked = await _parties(
+            hot, req, token.display_id, now, assertion=assertion, fresh=True
+        )
     tz = ZoneInfo(place["timezone"])
     local = now.astimezone(tz)
-    flags = _flags(place, person, ip=ip, now=now, settings=settings, pending=pending)
+    flags = _flags(place, person, ip=ip, now=now, settings=settings, pending=pending) + checked
     apel_id = None
     if token.session_id is not None:  # an apel token: does it attend its session?
         apel_id = await apel.attended(
@@ -250,11 +263,17 @@ def _record(
 
 
 async def _parties(
-    hot: HotPath, req: CheckinRequest, display_id: int, now: datetime, *, fresh: bool = False
-) -> tuple[dict[str, Any], dict[str, Any], tuple[date, DaySchedule | None]]:
-    """The display's office and the phone's owner, checked in DESIGN's order, and the working
+    hot: HotPath,
+    req: CheckinRequest,
+    display_id: int,
+    now: datetime,
+    *,
+    assertion: Assertion | None = None,
+    fresh: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any], tuple[date, DaySchedule | None], list[str]]:
+    """The display's office and the phone's owner, checked in DESIGN's order, the working
     day the scan counts for (the roster's shift when there is one; a night shift's check-out
-    counts for the day before)."""
+    counts for the day before), and the owner's verification's flags (backend/passkeys.py)."""
     place = await hot.display(display_id, fresh=fresh)
     if place is None:
         raise ApiError("unknown_display")
@@ -271,6 +290,7 @@ async def _parties(
             raw_signature(req.signature),
             req.message(),
             fresh,
+            assertion,
         )
     )
     person, day = found.person, found.day
@@ -283,7 +303,10 @@ async def _parties(
     if not person["active"]:
         raise ApiError("employee_inactive")
     assert day is not None  # found with the person
-    return place, person, day
+    checked = await hot.user_verification.decide(
+        person, req.device_id, assertion is not None, found.assertion, fresh
+    )
+    return place, person, day, checked
 
 
 def _flags(

@@ -35,9 +35,11 @@ from backend.checkin.records import (
     open_records,
     unreachable,
 )
+from backend.checkin.userverification import UserVerification
 from backend.checkin.verifier import Item, SignatureVerifier
 from backend.db import displays, offices
 from backend.devices import public_point
+from backend.passkeys import Assertion
 from backend.rosters import Calendar
 from backend.schedules import DaySchedule
 
@@ -139,6 +141,7 @@ class Scan:
     signature: bytes | None  # raw r||s, None when it could not be decoded
     message: bytes  # what the phone signed
     fresh: bool  # read the phone and owner again, ignoring the cache
+    assertion: Assertion | None = None  # the owner's verification, when the phone sent one
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Parties:
     person: dict[str, Any] | None
     day: WorkingDay | None
     signature_valid: bool
+    assertion: str | None = None  # "ok" or the refusal's code, when the scan had an assertion
 
 
 class HotPath:
@@ -160,6 +164,7 @@ class HotPath:
         self.writer = CheckinWriter(records)
         self.verifier = SignatureVerifier(signature_helpers)
         self.apel = apel.Schedule(db)  # the apel sessions, for apel tokens and the displays
+        self.user_verification = UserVerification(db)
         self._displays: TTLCache[int, dict[str, Any]] = TTLCache(DISPLAY_TTL)
         self._persons: TTLCache[str, dict[str, Any]] = TTLCache(PERSON_TTL)
         self._scans: Batcher[Scan, Parties] = Batcher(
@@ -276,15 +281,22 @@ class HotPath:
             if not person["revoked"] and scan.signature is not None:
                 to_verify.append(n)
                 signed.append((person["point"], scan.signature, scan.message))
+        asserted = [(n, scans[n], a) for n in to_verify if (a := scans[n].assertion)]
+        passkeys = await self.user_verification.prepare(asserted) if asserted else None
+        if passkeys is not None:
+            signed += passkeys.items  # one more verification each, in the same helper batch
         verdicts = asyncio.ensure_future(self.verifier.verify(signed))
         try:
             days = iter(await self._working_days([q for q in queries if q is not None]))
         finally:
-            valid = dict(zip(to_verify, await verdicts, strict=True))
+            answers = await verdicts
+            valid = dict(zip(to_verify, answers[: len(to_verify)], strict=True))
+        assertions = passkeys.verdicts(answers[len(to_verify) :]) if passkeys else {}
         results: list[Parties | Exception] = []
         for n, (scan, query) in enumerate(zip(scans, queries, strict=True)):
             day = None if query is None else next(days)
-            results.append(Parties(people[scan.device_id], day, valid.get(n, False)))
+            person = people[scan.device_id]
+            results.append(Parties(person, day, valid.get(n, False), assertions.get(n)))
         return results
 
     async def working_day(

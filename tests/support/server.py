@@ -82,7 +82,7 @@ def _is_server_error(line: str) -> bool:
 
 @contextlib.contextmanager
 def live_server(
-    tmp_path: Path, database_url: str, *, port: int = 0, **overrides: str
+    tmp_path: Path, database_url: str, *, port: int = 0, host: str = "127.0.0.1", **overrides: str
 ) -> Iterator[LiveServer]:
     """Serve the app from a migrated database; settings overrides as lower-case names.
 
@@ -95,7 +95,8 @@ def live_server(
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
     port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+    # ``host="localhost"``: WebAuthn needs a host name for its RP ID, never an IP address.
+    url = f"http://{host}:{port}"
     env = server_env(tmp_path / "server-data", database_url, url, **overrides)
     process = subprocess.Popen(
         [

@@ -5,6 +5,7 @@
 import { Unreachable, request, syncClock } from './api.js';
 import { closeCamera, openCamera, setTorch } from './camera.js';
 import { onQueue, signScan, startQueue, submit } from './checkin.js';
+import { register as registerPasskey } from './passkey.js';
 import { createKey, supported } from './crypto.js';
 import { DecoderUnavailable, createDecoder, onDecoderProgress, prefetchDecoder } from './decoder.js';
 import { flush as flushDiary, setUpDiary, showDiary } from './diary.js';
@@ -108,8 +109,11 @@ async function enrol(event) {
     if (answer.status !== 201) {
       return note(els.enrolError, errorText(answer.body?.error ?? { code: `http_${answer.status}` }));
     }
-    const { device_id: deviceId, employee } = answer.body;
+    const { device_id: deviceId, employee, passkey: options } = answer.body;
     device = { deviceId, nip: employee.nip, name: employee.name, privateKey };
+    // The agency asks for the owner's fingerprint, face or PIN: register the passkey now.
+    const passkey = options ? await registerPasskey(deviceId, options) : null;
+    if (passkey) device.passkey = passkey;
     await saveDevice(device);
     // Ask the browser not to evict the key under storage pressure (Chrome grants it to
     // installed apps; Safari decides on its own). Without the key the phone must re-enrol.
@@ -120,6 +124,10 @@ async function enrol(event) {
     const token = pendingToken;
     pendingToken = null;
     if (token) return checkIn(token);
+    if (options && !passkey) {
+      const key = answer.body.user_verification === 'required' ? 'passkey_missing' : 'passkey_flagged';
+      return startScan(t(key));
+    }
     return startScan(t('enrol_done', { name: device.name }));
   } finally {
     els.enrolSubmit.disabled = false;

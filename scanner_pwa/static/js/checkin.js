@@ -7,6 +7,7 @@
 
 import { CHECKIN_SLOW_MS, CHECKIN_TIMEOUT_MS, Unreachable, request, serverNow } from './api.js';
 import { nonce, sign } from './crypto.js';
+import { assertText } from './passkey.js';
 import { claim, dequeue, enqueue, queued, release } from './store.js';
 
 const CONTEXT = 'presensi/checkin/v1';
@@ -30,14 +31,19 @@ let retryTimer = null;
 let failures = 0;
 
 /**
- * The signed body of POST /api/v1/checkins for a scanned token.
- * @param {{deviceId: string, privateKey: CryptoKey}} device
+ * The signed body of POST /api/v1/checkins for a scanned token; with a passkey, the owner's
+ * assertion over the same text (passkey.js).
+ * @param {{deviceId: string, privateKey: CryptoKey, passkey?: import('./passkey.js').Passkey}} device
  * @param {string} token
  */
 export async function signScan(device, token) {
   const body = { token, device_id: device.deviceId, client_ts: serverNow(), nonce: nonce() };
   const text = `${CONTEXT}|${token}|${body.device_id}|${body.client_ts}|${body.nonce}`;
   body.signature = await sign(device.privateKey, text);
+  if (device.passkey) {
+    const assertion = await assertText(device.passkey, text);
+    if (assertion) body.assertion = assertion;
+  }
   return body;
 }
 

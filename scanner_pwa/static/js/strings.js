@@ -166,6 +166,20 @@ const STRINGS = {
       'Kunci di HP ini tidak cocok dengan pendaftarannya. Minta kode pendaftaran baru ke admin, lalu daftarkan lagi.',
     err_stale_signature: 'Jam HP tidak cocok dengan server. Periksa tanggal dan jam HP, lalu coba lagi.',
     err_employee_inactive: 'Akun Anda tidak aktif. Hubungi bagian kepegawaian.',
+    passkey_missing:
+      'HP ini terdaftar, tetapi sidik jari, wajah, atau PIN belum terpasang, padahal instansi Anda mewajibkannya. Pasang kunci layar di HP, lalu minta kode pendaftaran baru ke admin.',
+    passkey_flagged:
+      'HP ini terdaftar tanpa sidik jari, wajah, atau PIN. Presensi tetap dicatat, tetapi ditandai untuk diperiksa admin.',
+    err_user_verification_failed:
+      'Sidik jari, wajah, atau PIN tidak terkonfirmasi, jadi presensi tidak dicatat. Pindai lagi dengan HP Anda sendiri dan konfirmasi dengan sidik jari, wajah, atau PIN Anda.',
+    err_user_verification_unavailable:
+      'Instansi Anda mewajibkan sidik jari, wajah, atau PIN, dan HP ini belum mendaftarkannya. Pasang kunci layar di HP, lalu minta kode pendaftaran baru ke admin.',
+    err_invalid_assertion: 'Konfirmasi sidik jari tidak dapat dibaca. Pindai lagi dan konfirmasi sekali lagi.',
+    err_assertion_mismatch: 'Konfirmasi sidik jari dibuat untuk pindaian lain. Pindai lagi kode di layar.',
+    err_unknown_credential:
+      'Sidik jari atau passkey ini bukan yang terdaftar untuk HP ini. Minta kode pendaftaran baru ke admin.',
+    err_bad_assertion:
+      'Konfirmasi sidik jari tidak cocok dengan passkey HP ini. Minta kode pendaftaran baru ke admin.',
     err_invalid_code:
       'NIP atau kode pendaftaran salah, sudah dipakai, atau kedaluwarsa. Periksa lagi, atau minta kode baru ke admin.',
     err_rate_limited: 'Terlalu banyak percobaan. Tunggu beberapa menit lalu coba lagi.',
@@ -332,6 +346,19 @@ const STRINGS = {
       "This phone's key does not match its registration. Ask your admin for a new enrolment code and register again.",
     err_stale_signature: "The phone's clock does not match the server. Check the date and time, then try again.",
     err_employee_inactive: 'Your account is not active. Contact your HR staff.',
+    passkey_missing:
+      'This phone is registered, but no fingerprint, face or PIN is set up, and your agency requires one. Set a screen lock on the phone, then ask your admin for a new enrolment code.',
+    passkey_flagged:
+      'This phone is registered without a fingerprint, face or PIN. Check-ins are recorded but flagged for your admin to review.',
+    err_user_verification_failed:
+      'Your fingerprint, face or PIN was not confirmed, so the scan was not recorded. Scan again on your own phone and confirm with your fingerprint, face or PIN.',
+    err_user_verification_unavailable:
+      'Your agency requires a fingerprint, face or PIN, and this phone has none registered. Set a screen lock, then ask your admin for a new enrolment code.',
+    err_invalid_assertion: 'The fingerprint confirmation could not be read. Scan again and confirm once more.',
+    err_assertion_mismatch: 'The fingerprint confirmation was made for another scan. Scan the display again.',
+    err_unknown_credential:
+      'This fingerprint or passkey is not the one registered for this phone. Ask your admin for a new enrolment code.',
+    err_bad_assertion: "The fingerprint confirmation does not match this phone's passkey. Ask your admin for a new enrolment code.",
     err_invalid_code:
       'The NIP or enrolment code is wrong, used or expired. Check it, or ask your admin for a new code.',
     err_rate_limited: 'Too many attempts. Wait a few minutes and try again.',
