@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}
+_SPELLERS: dict[str, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}  # by kind, see record_of
 
 
 def register(name: str, table: sa.Table, fields: Sequence[str]) -> Kind:
@@ -77,6 +78,7 @@ def register(name: str, table: sa.Table, fields: Sequence[str]) -> Kind:
     for f in fields:
         table.c[f]  # a misspelt field fails here, at import
     kind = KINDS[name] = Kind(name, table, tuple(fields))
+    _SPELLERS.pop(name, None)
     return kind
 
 
@@ -118,35 +120,50 @@ register(
 
 def timestamp(value: datetime) -> str:
     """UTC with microseconds and ``Z``; a naive value (SQLite) is UTC already."""
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+def _spell(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any]:
+    """How ``json_value`` writes a column's values, chosen once per column."""
+    if isinstance(column_type, sa.DateTime):
+        return timestamp
+    if isinstance(column_type, sa.Date | sa.Time):
+        return _isoformat
+    if isinstance(column_type, sa.Boolean):
+        return bool
+    if isinstance(column_type, sa.Integer):
+        return int
+    return str
+
+
+def _isoformat(value: date | time) -> str:
+    return value.isoformat()
 
 
 def json_value(column_type: sa.types.TypeEngine[Any], value: Any) -> Any:
     """One spelling per value whatever the driver returns: SQLite's naive timestamps and 0/1
     booleans, PostgreSQL's aware timestamps and ``bool``, Python's ``int`` for every integer."""
-    if value is None:
-        return None
-    if isinstance(column_type, sa.DateTime):
-        return timestamp(value)
-    if isinstance(column_type, sa.Date):
-        return value.isoformat()
-    if isinstance(column_type, sa.Time):
-        return value.isoformat()
-    if isinstance(column_type, sa.Boolean):
-        return bool(value)
-    if isinstance(column_type, sa.Integer):
-        return int(value)
-    return str(value)
+    return None if value is None else _spell(column_type)(value)
 
 
 def record_of(kind: Kind, row: Any) -> dict[str, Any]:
     """``row`` (a mapping or a database row) in its kind's fields, each spelt one way."""
-    return {c.name: json_value(c.type, row[c.name]) for c in kind.columns()}
+    spellers = _SPELLERS.get(kind.name)
+    if spellers is None:
+        spellers = _SPELLERS[kind.name] = tuple((c.name, _spell(c.type)) for c in kind.columns())
+    return {
+        name: None if (value := row[name]) is None else spell(value) for name, spell in spellers
+    }
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical(value: Any) -> bytes:
     """RFC 8785 (JCS) for the values entries hold (no floats): keys sorted, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def chain_hash(previous: str, body: bytes) -> str:
