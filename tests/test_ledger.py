@@ -26,6 +26,7 @@ from backend.demo import ensure_demo
 from backend.settings import Settings
 from tests.client import Phone
 from tests.conftest import QR_KEYS, app_db, make_settings, run
+from tests.support.admin import make_admins, sign_in
 from tests.test_api import current_token, enrolled
 from tests.test_checkin_records import phones_for, submit_all
 
@@ -483,3 +484,32 @@ def test_two_processes_appending_at_once_keep_one_chain(
     report = run(a, ledger.verify, app_db(a))
     assert report.ok, report.problems
     assert report.head.seq == 52
+
+
+# -- the console ---------------------------------------------------------------------------------
+
+
+def test_console_shows_prints_and_exports_the_daily_heads(
+    client: TestClient, settings: Settings, world: dict[str, Any]
+) -> None:
+    pay_entries(client, settings, world)
+    head = run(client, app_db(client).fetch_one, sa.select(ledger_head))
+    make_admins(client)
+    sign_in(client, "leader")  # an inspector's read-only account
+    page = client.get("/admin/ledger")
+    assert page.status_code == 200
+    assert head["hash"] in page.text and "Rekam jejak antirekayasa" in page.text
+    exported = client.get("/admin/ledger/heads.json")
+    assert exported.headers["content-disposition"].startswith("attachment;")
+    document = exported.json()
+    assert document["format"] == "presensi-ledger-heads"
+    assert document["heads"][-1]["seq"] == head["seq"] == 8
+    assert document["heads"][-1]["hash"] == head["hash"]
+    csv_text = client.get("/admin/ledger/heads.csv").text
+    assert ledger.published_heads(csv_text)[-1] == (8, head["hash"])
+    refused = client.get("/admin/ledger/heads.json?from=2026-12-01&to=2025-01-01")
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "validation_failed"
+    client.cookies.clear()
+    sign_in(client, "unit_operator")
+    assert client.get("/admin/ledger").status_code == 403

@@ -23,6 +23,7 @@ from backend.admin import (
     fields,  # noqa: F401  (registers the {name:id} path convertor)
     holidays,
     home,
+    ledger,
     monitor,
     offices,
     phones,
@@ -73,6 +74,9 @@ routes: list[BaseRoute] = [
     Route("/tokens/{token_id:id}/revoke", tokens.revoke_page, methods=POST),
     Route("/audit", audit.log_page, methods=GET),
     Route("/audit/export.csv", audit.export_csv, methods=GET),
+    Route("/ledger", ledger.heads_page, methods=GET),
+    Route("/ledger/heads.csv", ledger.heads_csv, methods=GET),
+    Route("/ledger/heads.json", ledger.heads_json, methods=GET),
     # presence review (issue 6)
     Route("/monitor", monitor.page, methods=GET),
     Route("/monitor/today.json", monitor.summary_json, methods=GET),
