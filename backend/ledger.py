@@ -71,8 +71,9 @@ _SPELLERS: dict[str, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}  # by ki
 
 
 def register(name: str, table: sa.Table, fields: Sequence[str]) -> Kind:
-    """Make ``table`` a kind of the chain; then ``await append(db, name, [row_id])`` in the
-    transaction that writes a row (always its last statement). ``fields`` must include ``id``."""
+    """Make ``table`` a kind of the chain (call it below, beside the others, so every command
+    knows every kind); then ``await append(db, name, [row_id])`` in the transaction that writes
+    a row, as its last statement. ``fields`` must include ``id``."""
     if "id" not in fields:
         raise ValueError(f"{name}: the fields must include id")
     for f in fields:
@@ -367,7 +368,11 @@ async def verify(db: Database, published: Sequence[tuple[int, str]] = ()) -> Rep
             problems.append(
                 Problem("entry_changed", seq, kind, record_id, "its columns and body disagree")
             )
-        elif kind in KINDS:
+        elif kind not in KINDS:
+            problems.append(
+                Problem("entry_changed", seq, kind, record_id, "unknown kind (see register)")
+            )
+        else:
             record = parsed["record"]
             keys = tuple(sorted(record))
             latest[(kind, record_id)] = (seq, keys, _digest(record, keys))
