@@ -347,13 +347,15 @@ MAX_PROBLEMS = 20
 
 def cmd_log_heads(args: argparse.Namespace, settings: Settings) -> None:
     from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
 
     from backend import csvsafe, ledger
     from backend.db import utcnow
 
     zone = args.timezone or settings.default_timezone
     try:
-        end = date.fromisoformat(args.to) if args.to else utcnow().date()
+        today = utcnow().astimezone(ZoneInfo(zone)).date()
+        end = date.fromisoformat(args.to) if args.to else today
         start = date.fromisoformat(args.since) if args.since else end - timedelta(days=30)
     except ValueError as exc:
         raise CliError(f"dates are YYYY-MM-DD ({exc})") from exc

@@ -513,3 +513,73 @@ def test_console_shows_prints_and_exports_the_daily_heads(
     client.cookies.clear()
     sign_in(client, "unit_operator")
     assert client.get("/admin/ledger").status_code == 403
+
+
+# -- records that existed before the chain ---------------------------------------------------------
+
+
+def test_the_migration_seals_the_records_that_exist(tmp_path: Path) -> None:
+    from backend import migrate
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0005")
+
+    async def seed(db: Database) -> None:
+        now = datetime(2026, 11, 2, 1, tzinfo=UTC)
+        await db.execute(
+            "INSERT INTO agencies (code, name, created_at) VALUES ('A', 'A', :t)", {"t": now}
+        )
+        for code, points in (("TL1", 60), ("TL2", 110)):
+            await db.execute(
+                "INSERT INTO tpp_rules (agency_id, code, basis_points, updated_by, updated_at)"
+                " VALUES (1, :c, :p, 'admin:1', :t)",
+                {"c": code, "p": points, "t": now},
+            )
+
+    async def with_db(work: Any) -> Any:
+        db = Database(url)
+        await db.connect()
+        try:
+            return await work(db)
+        finally:
+            await db.disconnect()
+
+    import asyncio
+
+    asyncio.run(with_db(seed))
+    migrate.upgrade(url)
+    report = asyncio.run(with_db(ledger.verify))
+    assert report.ok, report.problems
+    assert report.entries == 2 and report.head.seq == 2
+
+    async def edit(db: Database) -> None:
+        await db.execute(sa.text("UPDATE tpp_rules SET basis_points = 0 WHERE code = 'TL2'"))
+
+    asyncio.run(with_db(edit))
+    report = asyncio.run(with_db(ledger.verify))
+    assert [p.line() for p in report.problems] == [
+        "entry 2 (tpp_rule 2): record_changed: the row no longer matches its entry:"
+        " basis_points 110 -> 0"
+    ]
+
+
+def test_log_heads_prints_the_daily_heads(
+    client: TestClient,
+    settings: Settings,
+    world: dict[str, Any],
+    verify_log: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pay_entries(client, settings, world)
+    head = run(client, app_db(client).fetch_one, sa.select(ledger_head))
+    assert (
+        main(["log-heads", "--format", "json", "--to", "2099-01-01", "--from", "2098-12-01"]) == 0
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert document["heads"] == []  # no day after today
+    assert main(["log-heads"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == '"day","seq","hash","entries","final"'
+    assert f'"{head["seq"]}","{head["hash"]}"' in rows[-1]
+    assert main(["log-heads", "--from", "2026-13-01"]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
