@@ -347,12 +347,16 @@ MAX_PROBLEMS = 20
 
 def cmd_log_heads(args: argparse.Namespace, settings: Settings) -> None:
     from datetime import date, timedelta
-    from zoneinfo import ZoneInfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from backend import csvsafe, ledger
     from backend.db import utcnow
 
     zone = args.timezone or settings.default_timezone
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CliError(f"--timezone: unknown zone {zone!r}") from exc
     try:
         today = utcnow().astimezone(ZoneInfo(zone)).date()
         end = date.fromisoformat(args.to) if args.to else today

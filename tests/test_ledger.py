@@ -583,3 +583,5 @@ def test_log_heads_prints_the_daily_heads(
     assert f'"{head["seq"]}","{head["hash"]}"' in rows[-1]
     assert main(["log-heads", "--from", "2026-13-01"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["log-heads", "--timezone", "Mars/Olympus"]) == 2
+    assert "unknown zone" in capsys.readouterr().err
