@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from databases import Database
 
-from backend import audit
+from backend import audit, ledger
 from backend.db import absences, employees, units, utcnow
 from backend.errors import ApiError
 from backend.i18n import LazyText
@@ -102,6 +102,7 @@ async def add(
             target=f"employee:{employee_id}",
             detail={"absence_id": absence_id, "kind": kind, "start": start, "end": end},
         )
+        await ledger.append(db, "absence", [absence_id])
     return absence_id
 
 
@@ -122,6 +123,7 @@ async def cancel(db: Database, *, absence_id: int, actor: str) -> None:
             target=f"employee:{row['employee_id']}",
             detail={"absence_id": absence_id},
         )
+        await ledger.append(db, "absence", [absence_id])
 
 
 async def covering(

@@ -407,6 +407,62 @@ def cmd_discipline(args: argparse.Namespace, settings: Settings) -> None:
     print(f"counted in {time.perf_counter() - started:.1f} s")
 
 
+def cmd_verify_log(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the chain and every record match, 1 naming the first mismatch."""
+    from backend import ledger
+
+    published: list[tuple[int, str]] = []
+    if args.heads:
+        try:
+            published = ledger.published_heads(Path(args.heads).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"{args.heads}: not a daily heads export ({exc})") from exc
+    report = run_db(settings, lambda db: ledger.verify(db, published))
+    if report.ok:
+        print(
+            f"ok: {report.entries} entries, head {report.head.seq} {report.head.hash}"
+            + (f", {len(published)} published heads match" if published else "")
+        )
+        return 0
+    first = report.problems[0]
+    print(f"verify-log: FAILED at {first.line()}", file=sys.stderr)
+    for problem in report.problems[1:MAX_PROBLEMS]:
+        print(f"  also {problem.line()}", file=sys.stderr)
+    if len(report.problems) > MAX_PROBLEMS:
+        print(f"  and {len(report.problems) - MAX_PROBLEMS} more", file=sys.stderr)
+    return 1
+
+
+MAX_PROBLEMS = 20
+
+
+def cmd_log_heads(args: argparse.Namespace, settings: Settings) -> None:
+    from datetime import date, timedelta
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from backend import csvsafe, ledger
+    from backend.db import utcnow
+
+    zone = args.timezone or settings.default_timezone
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CliError(f"--timezone: unknown zone {zone!r}") from exc
+    try:
+        today = utcnow().astimezone(ZoneInfo(zone)).date()
+        end = date.fromisoformat(args.to) if args.to else today
+        start = date.fromisoformat(args.since) if args.since else end - timedelta(days=30)
+    except ValueError as exc:
+        raise CliError(f"dates are YYYY-MM-DD ({exc})") from exc
+    if end < start or (end - start).days > ledger.MAX_DAYS:
+        raise CliError(f"--from must be before --to, at most {ledger.MAX_DAYS} days apart")
+    heads = run_db(settings, lambda db: ledger.daily_heads(db, zone, start, end))
+    if args.format == "json":
+        print(json.dumps(ledger.heads_document(heads, zone), indent=1))
+    else:
+        sys.stdout.write(csvsafe.text(ledger.heads_csv_rows(heads), bom=False))
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -491,6 +547,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, help="look back this many days (default: yesterday)")
     p.set_defaults(func=cmd_fraud_scan)
 
+    p = sub.add_parser(
+        "verify-log",
+        help="recompute the hash chain of pay records; exit 1 naming the first mismatch",
+    )
+    p.add_argument("--heads", help="a daily heads export (CSV or JSON) to check against")
+    p.set_defaults(func=cmd_verify_log)
+
+    p = sub.add_parser("log-heads", help="print the hash chain's head at the end of each day")
+    p.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (default: 30 days ago)")
+    p.add_argument("--to", help="last day, YYYY-MM-DD (default: today)")
+    p.add_argument("--timezone", help="days in this zone (default: DEFAULT_TIMEZONE)")
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.set_defaults(func=cmd_log_heads)
+
     adm = sub.add_parser("admin", help="admin accounts")
     adm_sub = adm.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     p = adm_sub.add_parser("create", help="create an admin account")
@@ -519,11 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        args.func(args, settings)
+        status: int | None = args.func(args, settings)
     except (CliError, ValueError) as exc:
         print(f"presensi: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -646,6 +646,37 @@ discipline_events = sa.Table(
     sa.Index("ix_discipline_events_supervisor", "supervisor_id", "year"),
 )
 
+# The tamper-evident record (backend/ledger.py): every entry that affects pay, in one hash chain.
+# ``body`` is the entry's canonical JSON, ``hash`` = sha256(previous hash || body); ``seq`` counts
+# from 1 without gaps and ``at`` never decreases along it (the daily heads are found by time).
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    _ts("at", nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_ledger_entries_kind_record", "kind", "record_id"),
+)
+
+# The chain's head: one row (id 1) that every append locks, so appends of several processes
+# take turns and each extends the head the previous one left (PostgreSQL: FOR UPDATE).
+ledger_head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    _ts("at", nullable=True),  # the last entry's
+)
+
 # The recaps read a whole period for many employees at once; with the time and status in the
 # index, SQLite answers from the index alone.
 sa.Index(

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from databases import Database
 
-from backend import audit
+from backend import audit, ledger
 from backend.db import checkin_reviews, checkins, corrections, employees, offices, units, utcnow
 from backend.errors import ApiError
 
@@ -64,10 +64,12 @@ async def decide(db: Database, *, checkin_id: int, decision: str, reason: str, a
         )
         if earlier is not None:
             raise ApiError("already_reviewed")
-        await db.execute(
-            checkin_reviews.insert().values(
+        review_id = await db.fetch_val(
+            checkin_reviews.insert()
+            .values(
                 checkin_id=checkin_id, decision=decision, reason=reason, actor=actor, at=utcnow()
             )
+            .returning(checkin_reviews.c.id)
         )
         await audit.record(
             db,
@@ -76,6 +78,7 @@ async def decide(db: Database, *, checkin_id: int, decision: str, reason: str, a
             target=f"checkin:{checkin_id}",
             detail={"reason": reason},
         )
+        await ledger.append(db, "checkin_review", [review_id])
 
 
 async def employee_timezone(db: Database, employee_id: int) -> ZoneInfo:
@@ -171,6 +174,7 @@ async def correct(
                 "reason": reason,
             },
         )
+        await ledger.append(db, "correction", [correction_id])
     return correction_id
 
 

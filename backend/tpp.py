@@ -13,7 +13,7 @@ from datetime import date
 import sqlalchemy as sa
 from databases import Database
 
-from backend import activity_recap, audit
+from backend import activity_recap, audit, ledger
 from backend.db import insert_or_lock, tpp_rules, utcnow
 from backend.errors import ApiError
 from backend.i18n import LazyText
@@ -178,6 +178,7 @@ async def set_rule(
         inserted, previous = await insert_or_lock(
             db, tpp_rules, {"agency_id": agency_id, "code": code}, values
         )
+        rule_id = previous["id"]
         if inserted:
             previous = None
         else:
@@ -195,3 +196,4 @@ async def set_rule(
                 "to": basis_points,
             },
         )
+        await ledger.append(db, "tpp_rule", [rule_id])

@@ -71,6 +71,9 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("POST", "/admin/tokens/{token}/revoke", ORG),
     ("GET", "/admin/audit", ORG),
     ("GET", "/admin/audit/export.csv", ORG),
+    ("GET", "/admin/ledger", ORG_AND_LEADER),
+    ("GET", "/admin/ledger/heads.csv", ORG_AND_LEADER),
+    ("GET", "/admin/ledger/heads.json", ORG_AND_LEADER),
     # presence review (issue 6)
     ("GET", "/admin/monitor", ALL),
     ("GET", "/admin/monitor/today.json", ALL),

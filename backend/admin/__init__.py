@@ -27,6 +27,7 @@ from backend.admin import (
     fraud,
     holidays,
     home,
+    ledger,
     monitor,
     offices,
     organisation,
@@ -80,6 +81,9 @@ routes: list[BaseRoute] = [
     Route("/tokens/{token_id:id}/revoke", tokens.revoke_page, methods=POST),
     Route("/audit", audit.log_page, methods=GET),
     Route("/audit/export.csv", audit.export_csv, methods=GET),
+    Route("/ledger", ledger.heads_page, methods=GET),
+    Route("/ledger/heads.csv", ledger.heads_csv, methods=GET),
+    Route("/ledger/heads.json", ledger.heads_json, methods=GET),
     # presence review (issue 6)
     Route("/monitor", monitor.page, methods=GET),
     Route("/monitor/today.json", monitor.summary_json, methods=GET),

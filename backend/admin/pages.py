@@ -59,6 +59,7 @@ NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/users", _("Admins"), ORG_ADMINS),
     ("/admin/tokens", _("API tokens"), ORG_ADMINS),
     ("/admin/audit", _("Audit log"), ORG_ADMINS),
+    ("/admin/ledger", _("Tamper-evident record"), (*ORG_ADMINS, "leader")),
 )
 
 # Notices shown once after a redirect (?done=<key>).

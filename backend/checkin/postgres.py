@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from backend.checkin import chain
 from backend.checkin.planner import (
     READ_BACK,
     SCAN_KEY,
@@ -153,7 +154,9 @@ class PostgresRecords:
 
     async def write(self, items: list[PendingCheckin]) -> Results:
         async with self._using("_writer") as conn, conn.transaction():
-            return await run_steps_async(plan_batch(items), _Transaction(conn, self._pg_types))
+            results = await run_steps_async(plan_batch(items), _Transaction(conn, self._pg_types))
+            await chain.append_postgres(conn, chain.created(items, results))  # the last statement
+            return results
 
 
 class _Transaction:

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
+from backend.checkin import chain
 from backend.checkin.planner import (
     READ_BACK,
     Day,
@@ -141,6 +142,7 @@ class SqliteRecords:
         conn.execute("BEGIN IMMEDIATE")
         try:
             results = run_steps(plan_batch(items), self)
+            chain.append_sqlite(conn, chain.created(items, results))  # the last statement
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # SQLITE_FULL has already rolled it back
