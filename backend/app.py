@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,11 +17,11 @@ from starlette.routing import Mount, Route
 import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
-from backend import admin, api, events, health, me, metrics
+from backend import admin, api, events, health, me, metrics, webhooks
 from backend.admin.security import AuthError, auth_error_handler
 from backend.checkin.endpoint import submit_checkin
 from backend.checkin.fastpath import FastStarlette
-from backend.db import CONFLICT_ERRORS, make_database
+from backend.db import CONFLICT_ERRORS, make_database, utcnow
 from backend.errors import (
     ERRORS,
     ApiError,
@@ -97,6 +98,11 @@ api_routes = [
 fast_routes = {("POST", "/api/v1/checkins"): submit_checkin}
 
 
+def clock(state: AppState) -> Any:
+    """The current time's source; tests put a fake one in ``state.extras["clock"]``."""
+    return state.extras.get("clock", utcnow)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     install_request_ids()
@@ -109,7 +115,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # The check-in writer, and the event bus across processes (PostgreSQL).
             async with state.hot.running(), events.bridged(state.events, settings.database_url):
                 async with display_server.rotation.running(state):  # pushes the displays' tokens
-                    yield
+                    async with webhooks.running(state.db, settings, lambda: clock(state)()):
+                        yield
         finally:
             await state.db.disconnect()
 

@@ -7,6 +7,7 @@ text; the README documents them all (``tests/test_docs.py`` fails when one is mi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -128,6 +129,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Asia/Jakarta",
         "Time zone for new offices: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT).",
     ),
+    # -- integration (issue 14) --
+    Setting(
+        "CHANGES_RETENTION_DAYS",
+        int,
+        90,
+        "Days the changes feed keeps a change (at least 90); older ones are deleted.",
+    ),
+    Setting(
+        "WEBHOOK_ALLOW_HTTP",
+        _bool,
+        False,
+        "Allow webhook URLs with plain `http` (otherwise only `https`).",
+    ),
+    Setting(
+        "WEBHOOK_ALLOWED_NETWORKS",
+        str,
+        "",
+        "Comma-separated CIDRs a webhook may reach although they are loopback, link-local or "
+        "private (refused otherwise, also after DNS resolution). Empty: none.",
+    ),
 )
 
 
@@ -150,6 +171,9 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     default_timezone: str = "Asia/Jakarta"
+    changes_retention_days: int = 90
+    webhook_allow_http: bool = False
+    webhook_allowed_networks: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -238,6 +262,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     for name in ("QR_PERIOD", "QR_GRACE_WINDOWS", "ENROLMENT_CODE_TTL", "MAX_BODY_BYTES"):
         if raw[name] < (0 if name == "QR_GRACE_WINDOWS" else 1):
             raise ValueError(f"{ENV_PREFIX}{name} must be positive, got {raw[name]}")
+    if raw["CHANGES_RETENTION_DAYS"] < 90:
+        raise ValueError(f"{ENV_PREFIX}CHANGES_RETENTION_DAYS must be at least 90")
+    networks = tuple(n.strip() for n in raw["WEBHOOK_ALLOWED_NETWORKS"].split(",") if n.strip())
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
     if raw["SIGNATURE_HELPERS"] < 0:
         raise ValueError(f"{ENV_PREFIX}SIGNATURE_HELPERS must be 0 or more")
     return Settings(
@@ -258,4 +287,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=raw["LOG_LEVEL"].lower(),
         log_format=_log_format(raw["LOG_FORMAT"]),
         default_timezone=raw["DEFAULT_TIMEZONE"],
+        changes_retention_days=raw["CHANGES_RETENTION_DAYS"],
+        webhook_allow_http=raw["WEBHOOK_ALLOW_HTTP"],
+        webhook_allowed_networks=networks,
     )

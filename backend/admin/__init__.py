@@ -23,6 +23,7 @@ from backend.admin import (
     fields,  # noqa: F401  (registers the {name:id} path convertor)
     holidays,
     home,
+    integration,
     monitor,
     offices,
     phones,
@@ -106,4 +107,4 @@ routes: list[BaseRoute] = [
 ]
 
 # JSON admin API for other government systems, mounted under /api/v1/admin.
-api_routes: list[BaseRoute] = api.routes
+api_routes: list[BaseRoute] = [*api.routes, *integration.routes()]
