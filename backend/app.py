@@ -115,7 +115,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # The check-in writer, and the event bus across processes (PostgreSQL).
             async with state.hot.running(), events.bridged(state.events, settings.database_url):
                 async with display_server.rotation.running(state):  # pushes the displays' tokens
-                    async with webhooks.running(state.db, settings, lambda: clock(state)()):
+                    async with webhooks.running(
+                        state.db,
+                        settings,
+                        lambda: clock(state)(),
+                        enabled=lambda: state.extras.get("webhook_worker", True),
+                    ):
                         yield
         finally:
             await state.db.disconnect()

@@ -138,7 +138,11 @@ def track(op: Any, table: str, type_: str, **options: Any) -> None:
         f" VALUES ('{t.type}', NEW.{t.id_column}, '{t.on_insert}', {now}); END"
     )
     if t.updates:
-        unchanged = "".join(f" AND OLD.{c} IS NEW.{c}" for c in t.ignore)
+        # Only an update that changes something (but not only the ignored columns) counts: the
+        # table's columns as they are now (a migration adding columns tracks the table again).
+        columns = [c["name"] for c in sa.inspect(op.get_bind()).get_columns(t.table)]
+        changed = " OR ".join(f'OLD."{c}" IS NOT NEW."{c}"' for c in columns if c not in t.ignore)
+        unchanged = "".join(f" AND OLD.{c} IS NEW.{c}" for c in t.ignore) + f" AND ({changed})"
         action = "'updated'"
         if t.cancel_column:
             c = t.cancel_column

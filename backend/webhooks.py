@@ -139,6 +139,7 @@ async def create(
     events = _events(data.get("events"))
     secret = new_secret()
     # The changes so far are not sent: the subscription starts at the feed's current end.
+    await changes.publish(db)
     top = await db.fetch_val(sa.select(sa.func.max(changes.seq_column(db))))
     async with db.transaction():
         webhook_id = await db.fetch_val(
@@ -446,12 +447,12 @@ class Dispatcher:
         return len(claimed)
 
     async def _send(self, d: Any) -> None:
-        now = self.clock()
+        signed_at = utcnow()  # the receiver checks it against its own clock: the real time
         signer = Webhook(d["secret"])
         headers = {
             "webhook-id": d["msg_id"],
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signer.sign(d["msg_id"], now, d["payload"]),
+            "webhook-timestamp": str(int(signed_at.timestamp())),
+            "webhook-signature": signer.sign(d["msg_id"], signed_at, d["payload"]),
         }
         started = time.monotonic()
         reply = await self.sender(d["url"], d["payload"].encode(), headers, self.settings)
@@ -511,16 +512,22 @@ class Dispatcher:
 
 @contextlib.asynccontextmanager
 async def running(
-    db: Database, settings: Settings, clock: Clock = utcnow, every: float = 1.0
+    db: Database,
+    settings: Settings,
+    clock: Clock = utcnow,
+    every: float = 1.0,
+    enabled: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[Dispatcher]:
-    """The worker of this process, polling every ``every`` seconds."""
+    """The worker of this process, polling every ``every`` seconds (while ``enabled()``: tests
+    that drive a ``Dispatcher`` themselves switch it off)."""
     dispatcher = Dispatcher(db, settings, clock)
 
     async def loop() -> None:
         while True:
             try:
-                await dispatcher.step()
-                await dispatcher.prune()
+                if enabled():
+                    await dispatcher.step()
+                    await dispatcher.prune()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database away for a moment: try again next round
