@@ -51,7 +51,7 @@ def test_no_5xx_anywhere_in_the_admin_api(
 
         @settings_for_fuzz
         @given(case=operation.as_strategy())
-        def check(case: Any) -> None:
+        def check(case: Any, operation: Any = operation) -> None:
             kwargs: dict[str, Any] = {"headers": {**(case.headers or {}), **headers},
                                       "params": case.query or None}  # fmt: skip
             if case.body is not None and not isinstance(case.body, schemathesis.core.NotSet):
