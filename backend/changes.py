@@ -24,7 +24,8 @@ every change exactly once:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -322,3 +323,35 @@ async def prune(db: Database, retention_days: int, now: datetime | None = None) 
             .where(seq_column(db).is_not(None))
         )
     return int(result or 0)
+
+
+@contextlib.asynccontextmanager
+async def triggers_off(conn: Any) -> AsyncIterator[None]:
+    """Inside a transaction of an SQLAlchemy ``AsyncConnection`` (a restore): the tracking
+    triggers dropped and created again at the end, so rows that are loaded (with the backup's
+    own ``changes``) are not recorded as new changes."""
+    if conn.dialect.name == "postgresql":
+        rows = (
+            await conn.execute(
+                sa.text(
+                    "SELECT tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t"
+                    " JOIN pg_class c ON c.oid = t.tgrelid WHERE tgname LIKE 'changes\\_%'"
+                )
+            )
+        ).all()
+        drops = [f'DROP TRIGGER "{name}" ON "{table}"' for name, table, _ in rows]
+    else:
+        rows = (
+            await conn.execute(
+                sa.text(
+                    "SELECT name, tbl_name, sql FROM sqlite_master"
+                    " WHERE type = 'trigger' AND name LIKE 'changes\\_%' ESCAPE '\\'"
+                )
+            )
+        ).all()
+        drops = [f'DROP TRIGGER "{name}"' for name, _, _ in rows]
+    for statement in drops:
+        await conn.execute(sa.text(statement))
+    yield
+    for _name, _table, definition in rows:
+        await conn.execute(sa.text(definition))

@@ -99,6 +99,10 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("POST", "/admin/schedules/roster", WRITERS),
     ("GET", "/admin/tpp", ALL),
     ("POST", "/admin/tpp", ORG),
+    ("GET", "/admin/webhooks", ORG),
+    ("POST", "/admin/webhooks", ORG),
+    ("POST", "/admin/webhooks/1/delete", ORG),
+    ("POST", "/admin/webhooks/1/resume", ORG),
     ("POST", "/admin/displays/1/revoke", WRITERS),  # last: it switches the display off
 ]
 # Routes with their own rules, tested in test_admin_security.py.

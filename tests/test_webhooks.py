@@ -23,6 +23,7 @@ from backend.app import create_app
 from backend.db import utcnow
 from backend.settings import Settings
 from tests.conftest import app_db, make_settings, run
+from tests.support.admin import make_admins, sign_in
 from tests.test_integration_month import API, make_token
 
 
@@ -263,6 +264,11 @@ def test_a_wrong_secret_is_detected_and_24_hours_of_failures_pause(
     assert hook["paused_at"] is not None and "401" in hook["paused_reason"]
     # Paused: nothing is sent; the console shows the warning.
     assert run(client, dispatcher.step) == 0
+    make_admins(client)
+    assert sign_in(client, "super_admin").status_code == 303
+    page = client.get("/admin/webhooks")
+    assert page.status_code == 200 and 'data-testid="webhook-paused"' in page.text
+    assert url in page.text and "401" in page.text
     assert client.post(f"{API}/webhooks/{hook_id}/resume", headers=h).json()["paused_at"] is None
     assert client.delete(f"{API}/webhooks/{hook_id}", headers=h).status_code == 204
     assert client.get(f"{API}/webhooks/{hook_id}", headers=h).status_code == 404
@@ -270,3 +276,25 @@ def test_a_wrong_secret_is_detected_and_24_hours_of_failures_pause(
         "items": [],
         "next": None,
     }
+
+
+def test_the_console_page_creates_and_deletes(client: TestClient, world: dict[str, Any]) -> None:
+    from tests.support.admin import csrf
+
+    make_admins(client)
+    assert sign_in(client, "agency_admin").status_code == 303
+    form = {"csrf_token": csrf(client, "/admin/webhooks"), "url": "http://127.0.0.1:9/h",
+            "events": "checkin.created, absence.*"}  # fmt: skip
+    page = client.post("/admin/webhooks", data=form)
+    assert page.status_code == 200 and 'data-testid="webhook-secret">whsec_' in page.text
+    listing = client.get("/admin/webhooks").text
+    assert "checkin.created, absence.*" in listing
+    bad = client.post("/admin/webhooks", data=form | {"url": "https://10.0.0.1/"})
+    assert bad.status_code == 400
+    hook_id = run(client, app_db(client).fetch_val, "SELECT id FROM webhooks")
+    gone = client.post(
+        f"/admin/webhooks/{hook_id}/delete",
+        data={"csrf_token": form["csrf_token"]},
+        follow_redirects=False,
+    )
+    assert gone.status_code == 303 and "127.0.0.1:9" not in client.get("/admin/webhooks").text

@@ -34,6 +34,7 @@ from backend.admin import (
     tpp,
     units,
     users,
+    webhooks_page,
 )
 
 GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
@@ -72,6 +73,9 @@ routes: list[BaseRoute] = [
     Route("/users/{admin_id:id}", users.edit_page, methods=BOTH),
     Route("/tokens", tokens.list_page, methods=BOTH),
     Route("/tokens/{token_id:id}/revoke", tokens.revoke_page, methods=POST),
+    Route("/webhooks", webhooks_page.list_page, methods=BOTH),
+    Route("/webhooks/{webhook_id:id}/delete", webhooks_page.delete_page, methods=POST),
+    Route("/webhooks/{webhook_id:id}/resume", webhooks_page.resume_page, methods=POST),
     Route("/audit", audit.log_page, methods=GET),
     Route("/audit/export.csv", audit.export_csv, methods=GET),
     # presence review (issue 6)
