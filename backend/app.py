@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,11 +17,22 @@ from starlette.routing import Mount, Route
 import display_server.rotation
 import display_server.routes
 import scanner_pwa.routes
-from backend import admin, api, events, health, me, me_activities, metrics, requests, selfservice
+from backend import (
+    admin,
+    api,
+    events,
+    health,
+    me,
+    me_activities,
+    metrics,
+    requests,
+    selfservice,
+    webhooks,
+)
 from backend.admin.security import AuthError, auth_error_handler
 from backend.checkin.endpoint import submit_checkin
 from backend.checkin.fastpath import FastStarlette
-from backend.db import CONFLICT_ERRORS, make_database
+from backend.db import CONFLICT_ERRORS, make_database, utcnow
 from backend.errors import (
     ERRORS,
     ApiError,
@@ -109,6 +121,11 @@ api_routes = [
 fast_routes = {("POST", "/api/v1/checkins"): submit_checkin}
 
 
+def clock(state: AppState) -> Any:
+    """The current time's source; tests put a fake one in ``state.extras["clock"]``."""
+    return state.extras.get("clock", utcnow)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     install_request_ids()
@@ -124,6 +141,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     display_server.rotation.running(state),  # pushes the displays' tokens
                     requests.escalating(state.db, settings.request_escalate_days),
                     state.fraud.running(),  # fraud patterns, off the hot path
+                    webhooks.running(
+                        state.db,
+                        settings,
+                        lambda: clock(state)(),
+                        enabled=lambda: state.extras.get("webhook_worker", True),
+                    ),
                 ):
                     yield
         finally:

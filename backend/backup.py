@@ -28,7 +28,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from backend import migrate
+from backend import changes, migrate
 from backend.db import as_utc, metadata
 
 FORMAT = "presensi-backup"
@@ -269,37 +269,44 @@ async def _load(
             await _check_empty(conn)
             for existing in reversed(metadata.sorted_tables):
                 await conn.execute(existing.delete())  # the seeded defaults; the backup has its own
-            table: sa.Table | None = None
-            names: list[str] = []
-            decoders: list[Callable[[Any], Any]] = []
-            batch: list[dict[str, Any]] = []
-            for item in lines:
-                if isinstance(item, dict):
-                    await _insert(conn, table, batch)
-                    batch = []
-                    table = metadata.tables.get(item.get("table", ""))
-                    if table is None:
-                        raise BackupError(f"{path}: unknown table {item.get('table')!r}")
-                    names = item["columns"]
-                    unknown = set(names) - set(table.columns.keys())
-                    if unknown:
-                        raise BackupError(f"{path}: {table.name} has no column {sorted(unknown)}")
-                    decoders = [_decoder(table.columns[n]) for n in names]
-                    rows[table.name] = 0
-                    continue
-                if table is None or len(item) != len(names):
-                    raise BackupError(f"{path}: a row does not match its table's columns")
-                batch.append({n: dec(v) for n, dec, v in zip(names, decoders, item, strict=True)})
-                rows[table.name] += 1
-                if len(batch) >= CHUNK:
-                    await _insert(conn, table, batch)
-                    batch = []
-            await _insert(conn, table, batch)
+            async with changes.triggers_off(conn):  # the backup has its own changes feed
+                await _load_rows(conn, lines, path, rows)
             if engine.dialect.name == "postgresql":
                 await _reset_sequences(conn)
     finally:
         await engine.dispose()
     return Summary(revision, rows)
+
+
+async def _load_rows(
+    conn: AsyncConnection, lines: Iterator[Any], path: Path, rows: dict[str, int]
+) -> None:
+    table: sa.Table | None = None
+    names: list[str] = []
+    decoders: list[Callable[[Any], Any]] = []
+    batch: list[dict[str, Any]] = []
+    for item in lines:
+        if isinstance(item, dict):
+            await _insert(conn, table, batch)
+            batch = []
+            table = metadata.tables.get(item.get("table", ""))
+            if table is None:
+                raise BackupError(f"{path}: unknown table {item.get('table')!r}")
+            names = item["columns"]
+            unknown = set(names) - set(table.columns.keys())
+            if unknown:
+                raise BackupError(f"{path}: {table.name} has no column {sorted(unknown)}")
+            decoders = [_decoder(table.columns[n]) for n in names]
+            rows[table.name] = 0
+            continue
+        if table is None or len(item) != len(names):
+            raise BackupError(f"{path}: a row does not match its table's columns")
+        batch.append({n: dec(v) for n, dec, v in zip(names, decoders, item, strict=True)})
+        rows[table.name] += 1
+        if len(batch) >= CHUNK:
+            await _insert(conn, table, batch)
+            batch = []
+    await _insert(conn, table, batch)
 
 
 async def _insert(

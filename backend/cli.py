@@ -355,6 +355,26 @@ def cmd_admin_create(args: argparse.Namespace, settings: Settings) -> None:
         print(f"password {password}")
 
 
+def cmd_api_token_create(args: argparse.Namespace, settings: Settings) -> None:
+    from backend.admin import tokens as api_tokens
+    from backend.admin.security import Principal
+
+    operator = Principal(kind="cli", id=0, name=ACTOR, role="super_admin", agency_id=None,
+                         unit_id=None)  # fmt: skip
+    data = {"name": args.name, "role": args.role, "agency_id": args.agency_id,
+            "unit_id": args.unit_id}  # fmt: skip
+
+    async def go(db: Database) -> tuple[int, str]:
+        try:
+            return await api_tokens.create(db, settings.secret_key, operator, data)
+        except (AccountError, ValidationError) as exc:
+            raise CliError(str(exc)) from exc
+
+    token_id, raw = run_db(settings, go)
+    print(f"API token {token_id} ({args.role}) created: {args.name}; it is shown only now")
+    print(raw)
+
+
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> None:
     from backend.backup import BackupError, backup
 
@@ -582,6 +602,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--days", type=int, help="working days (default: REQUEST_ESCALATE_DAYS)")
     p.set_defaults(func=cmd_requests_escalate)
+
+    tok = sub.add_parser("api-token", help="API tokens for other systems")
+    tok_sub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    p = tok_sub.add_parser("create", help="create an API token; the token is the last line")
+    p.add_argument("--name", required=True)
+    p.add_argument(
+        "--role", required=True, choices=["super_admin", "agency_admin", "unit_operator", "leader"]
+    )
+    p.add_argument("--agency-id", type=int)
+    p.add_argument("--unit-id", type=int)
+    p.set_defaults(func=cmd_api_token_create)
     return parser
 
 

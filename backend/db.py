@@ -306,7 +306,8 @@ api_tokens = sa.Table(
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True),
     sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True),
-    sa.Column("created_by", sa.Integer, sa.ForeignKey("admin_users.id"), nullable=False),
+    # NULL: created with `presensi api-token create` (the audit log says so).
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("admin_users.id"), nullable=True),
     _ts("created_at", nullable=False),
     _ts("last_used_at", nullable=True),
     _ts("revoked_at", nullable=True),
@@ -685,6 +686,73 @@ sa.Index(
     checkins.c.employee_id,
     checkins.c.at,
     checkins.c.status,
+)
+
+
+# --- integration (issue 14): the changes feed and webhooks (backend/changes.py, webhooks.py) ---
+
+# One row per created/updated/cancelled record, written by database triggers (backend/changes.py
+# TRACKED). seq is the feed's position: SQLite's id; on PostgreSQL assigned in commit order by
+# changes.publish() once no older transaction is in flight (txid below pg_snapshot_xmin).
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=True),
+    sa.Column("txid", sa.BigInteger, nullable=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("record_id", sa.String(40), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    _ts("at", nullable=False),
+    sa.Index("ix_changes_seq", "seq", unique=True),
+    sa.Index("ix_changes_at", "at"),
+    sa.Index(
+        "ix_changes_unpublished",
+        "txid",
+        "id",
+        postgresql_where=sa.text("seq IS NULL"),
+        sqlite_where=sa.text("seq IS NULL"),
+    ),
+    sqlite_autoincrement=True,
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.String(2000), nullable=False),  # comma-separated, "*" for all
+    sa.Column("secret", sa.String(100), nullable=False),  # whsec_...: needed to sign
+    sa.Column("agency_id", sa.Integer, sa.ForeignKey("agencies.id"), nullable=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), nullable=True),
+    sa.Column("cursor", sa.BigInteger, nullable=False, server_default="0"),  # last seq queued
+    sa.Column("created_by", sa.String(100), nullable=False),
+    _ts("created_at", nullable=False),
+    _ts("paused_at", nullable=True),
+    sa.Column("paused_reason", sa.String(500), nullable=False, server_default=""),
+    _ts("deleted_at", nullable=True),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False, index=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("msg_id", sa.String(64), nullable=False),  # webhook-id: the same on every retry
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("record", sa.String(80), nullable=False),  # type:id, for order per record
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending / delivered
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("response_code", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=False, server_default=""),
+    _ts("created_at", nullable=False),
+    _ts("next_attempt_at", nullable=True),
+    _ts("delivered_at", nullable=True),
+    sa.UniqueConstraint("webhook_id", "seq", name="uq_webhook_deliveries_webhook_seq"),
+    sa.Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
 
 

@@ -121,8 +121,19 @@ async def check_csv(
     supervisor: an employee of the agency or a row of the same file). With ``allowed_units``
     (a unit operator's import), rows for any other unit are errors.
     """
+    try:
+        return await _check_csv(db, agency_id, text, allowed_units)
+    except csv.Error as exc:  # a malformed file (a stray quote or line break): one clear error
+        report = ImportReport()
+        report.errors.append((1, ValidationError("not a readable CSV file: {why}", why=str(exc))))
+        return report
+
+
+async def _check_csv(
+    db: Database, agency_id: int, text: str, allowed_units: set[int] | None
+) -> ImportReport:
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [h.strip().lower() for h in reader.fieldnames or []]
     missing = {"nip", "name", "unit"} - set(header)
     if missing:

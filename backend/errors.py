@@ -139,6 +139,10 @@ ERRORS: dict[str, tuple[int, LazyText]] = {
     "not_pending_review": (409, _("Only a scan waiting for review can be approved or rejected.")),
     "already_reviewed": (409, _("This scan has already been reviewed.")),
     "already_corrected": (409, _("This scan has already been replaced by a correction.")),
+    "webhook_url_refused": (
+        422,
+        _("This webhook address is not allowed: use https and a public address."),
+    ),
     "absence_overlaps": (
         409,
         _("This employee already has an absence entry on some of these days."),

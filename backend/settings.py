@@ -7,6 +7,7 @@ text; the README documents them all (``tests/test_docs.py`` fails when one is mi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -170,6 +171,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Days a scan's reported position is kept with the record; the nightly pass "
         "(`presensi fraud-scan`) clears older ones.",
     ),
+    # -- integration (issue 14) --
+    Setting(
+        "CHANGES_RETENTION_DAYS",
+        int,
+        90,
+        "Days the changes feed keeps a change (at least 90); older ones are deleted.",
+    ),
+    Setting(
+        "WEBHOOK_ALLOW_HTTP",
+        _bool,
+        False,
+        "Allow webhook URLs with plain `http` (otherwise only `https`).",
+    ),
+    Setting(
+        "WEBHOOK_ALLOWED_NETWORKS",
+        str,
+        "",
+        "Comma-separated CIDRs a webhook may reach although they are loopback, link-local or "
+        "private (refused otherwise, also after DNS resolution). Empty: none.",
+    ),
 )
 
 
@@ -198,6 +219,9 @@ class Settings:
     activity_break_minutes: int = 60
     activity_friday_break_minutes: int = 90
     location_retention_days: int = 90
+    changes_retention_days: int = 90
+    webhook_allow_http: bool = False
+    webhook_allowed_networks: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -301,6 +325,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ):
         if raw[name] < 0:
             raise ValueError(f"{ENV_PREFIX}{name} must be 0 or more, got {raw[name]}")
+    if raw["CHANGES_RETENTION_DAYS"] < 90:
+        raise ValueError(f"{ENV_PREFIX}CHANGES_RETENTION_DAYS must be at least 90")
+    networks = tuple(n.strip() for n in raw["WEBHOOK_ALLOWED_NETWORKS"].split(",") if n.strip())
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
     if raw["SIGNATURE_HELPERS"] < 0:
         raise ValueError(f"{ENV_PREFIX}SIGNATURE_HELPERS must be 0 or more")
     return Settings(
@@ -327,4 +356,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         activity_break_minutes=raw["ACTIVITY_BREAK_MINUTES"],
         activity_friday_break_minutes=raw["ACTIVITY_FRIDAY_BREAK_MINUTES"],
         location_retention_days=raw["LOCATION_RETENTION_DAYS"],
+        changes_retention_days=raw["CHANGES_RETENTION_DAYS"],
+        webhook_allow_http=raw["WEBHOOK_ALLOW_HTTP"],
+        webhook_allowed_networks=networks,
     )

@@ -92,7 +92,7 @@ def test_csv_and_xlsx(client: TestClient, month: dict[str, Any]) -> None:
 def test_api(client: TestClient, month: dict[str, Any]) -> None:
     client.cookies.clear()
     response = client.get(
-        f"/api/v1/admin/recaps/monthly?month=2026-12&unit={month['unit_id']}",
+        f"/api/v1/admin/recaps/monthly?month=2026-12&unit_id={month['unit_id']}",
         headers={"authorization": f"Bearer {TOKEN}"},
     )
     assert response.status_code == 200, response.text
@@ -108,11 +108,12 @@ def test_api(client: TestClient, month: dict[str, Any]) -> None:
             "effective_minutes": effective,
             "percent": percent,
         }, name
-        assert people[name]["tpp_deduction_percent"] == fd.EXPECTED_TPP_TOTAL[name] / 100
-        shortfall = [d for d in people[name]["deductions"] if d["code"] == "activity_shortfall"]
+        assert people[name]["tpp"]["deduction_bp"] == fd.EXPECTED_TPP_TOTAL[name]
+        items = people[name]["tpp"]["items"]
+        shortfall = [d for d in items if d["code"] == "activity_shortfall"]
         expected = fd.EXPECTED_SHORTFALL.get(name)
-        assert [round(d["percent"] * 100) for d in shortfall] == ([expected] if expected else [])
+        assert [d["basis_points"] for d in shortfall] == ([expected] if expected else [])
     ani = people["Ani Lestari"]
-    assert ani["counts"]["present"] == 21 and ani["attendance_percent"] == 100.0
-    assert [d["code"] for d in ani["deductions"]][-1] == "activity_shortfall"
-    assert ani["deductions"][-1]["refs"] == ["activity:1320/9450min"]
+    assert ani["present_days"] == 21 and ani["attendance_rate"] == 100.0
+    assert [d["code"] for d in ani["tpp"]["items"]][-1] == "activity_shortfall"
+    assert ani["tpp"]["items"][-1]["refs"] == ["activity:1320/9450min"]

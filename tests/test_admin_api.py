@@ -74,10 +74,14 @@ def test_missing_or_wrong_tokens_are_unauthorized(
     for headers in ({}, {"Authorization": "Bearer pst_nope"}, {"Authorization": "Basic abc"}):
         response = client.get(f"{API}/employees", headers=headers)
         assert response.status_code == 401 and error(response) == "unauthorized"
-    # A browser session is not an API credential.
+    # A console session is a credential too (issue 14), with its CSRF token on writes.
     make_admins(client)
-    sign_in(client, "super_admin")
-    assert client.get(f"{API}/employees").status_code == 401
+    sign_in(client, "leader")
+    assert client.get(f"{API}/employees").status_code == 200
+    refused = client.post(f"{API}/holidays", json={})
+    assert refused.status_code == 403 and error(refused) == "csrf_failed"
+    wrong_role = client.post(f"{API}/holidays", json={}, headers={"X-CSRF-Token": csrf(client)})
+    assert wrong_role.status_code == 403 and error(wrong_role) == "forbidden"
 
 
 def test_agency_admin_cannot_grant_outside_their_agency(

@@ -128,6 +128,10 @@ PAGES: list[tuple[str, str, set[str]]] = [
     ("GET", "/admin/discipline", ALL),
     ("GET", "/admin/discipline.csv", ALL),
     ("GET", "/admin/discipline.xlsx", ALL),
+    ("GET", "/admin/webhooks", ORG),
+    ("POST", "/admin/webhooks", ORG),
+    ("POST", "/admin/webhooks/1/delete", ORG),
+    ("POST", "/admin/webhooks/1/resume", ORG),
     ("POST", "/admin/displays/1/revoke", WRITERS),  # last: it switches the display off
 ]
 # Routes with their own rules, tested in test_admin_security.py.
@@ -176,6 +180,28 @@ API: list[tuple[str, str, set[str]]] = [
     ("POST", "/delegations", WRITERS),
     ("DELETE", "/delegations/1", WRITERS),
     ("GET", "/discipline", ALL),
+    # integration (issue 14)
+    ("GET", "/checkins", ALL),
+    ("GET", "/reviews", ALL),
+    ("POST", "/reviews/1", WRITERS),
+    ("GET", "/corrections", ALL),
+    ("POST", "/corrections", WRITERS),
+    ("GET", "/absences", ALL),
+    ("POST", "/absences", WRITERS),
+    ("POST", "/absences/1/cancel", WRITERS),
+    ("GET", "/holidays", ALL),
+    ("POST", "/holidays", ORG),
+    ("GET", "/schedules", ALL),
+    ("GET", "/shifts", ALL),
+    ("GET", "/rosters", ALL),
+    ("GET", "/recaps/daily", ALL),
+    ("GET", "/deductions", ALL),
+    ("GET", "/changes", ALL),
+    ("GET", "/webhooks", ORG),
+    ("POST", "/webhooks", ORG),
+    ("GET", "/webhooks/1", ORG),
+    ("DELETE", "/webhooks/1", ORG),
+    ("POST", "/webhooks/1/resume", ORG),
     ("POST", "/displays/1/revoke", WRITERS),
 ]
 

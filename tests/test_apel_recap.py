@@ -277,8 +277,10 @@ def test_the_api_recap_gives_the_counts_and_each_deduction_with_what_is_behind_i
     for name, (due, attended, missed) in EXPECTED_APEL.items():
         item = items[name]
         assert item["apel"] == {"due": due, "attended": attended, "missed": missed}, name
-        assert item["tpp_deduction_basis_points"] == EXPECTED_TPP[name]
-        found = [(date.fromisoformat(x["date"]), x["code"], x["refs"]) for x in item["deductions"]]
+        assert item["tpp"]["deduction_bp"] == EXPECTED_TPP[name]
+        found = [
+            (date.fromisoformat(x["date"]), x["code"], x["refs"]) for x in item["tpp"]["items"]
+        ]
         expected = []
         for day, code, ref in EXPECTED_DEDUCTIONS[name]:
             if ref == "scan":
@@ -288,7 +290,7 @@ def test_the_api_recap_gives_the_counts_and_each_deduction_with_what_is_behind_i
             else:
                 expected.append((day, code, [refs[ref]] if ref else []))
         assert found == expected, name
-        points = {x["code"]: x["basis_points"] for x in item["deductions"]}
+        points = {x["code"]: x["basis_points"] for x in item["tpp"]["items"]}
         assert points.get("apel_absent", 250) == 250
 
 

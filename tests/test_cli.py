@@ -330,3 +330,28 @@ def test_requests_escalate_moves_what_waited_too_long(cli: Any, database_url: st
     assert asyncio.run(events()) == ["escalated"]
     assert last_line(cli("requests", "escalate")[0]).startswith("0 undecided")
     assert "--days" in cli("requests", "escalate", "--days", "0", status=2)[1]
+
+
+def test_api_token_create_prints_the_token_last_and_audits(cli: Any) -> None:
+    demo(cli)
+    out, _ = cli("api-token", "create", "--name", "simpeg", "--role", "leader", "--agency-id", "1")
+    raw = last_line(out)
+    assert raw.startswith("pst_") and " " not in raw
+    from backend.db import api_tokens, audit_log
+    from backend.settings import load_settings
+
+    with TestClient(create_app(load_settings())) as client:
+        me = client.get("/api/v1/admin/me", headers={"Authorization": f"Bearer {raw}"})
+        assert me.status_code == 200
+        assert me.json() | {} == {"name": "simpeg", "role": "leader", "agency_id": 1,
+                                  "unit_id": None}  # fmt: skip
+        entry = run(
+            client,
+            app_db(client).fetch_one,
+            audit_log.select().where(audit_log.c.action == "api_token.create"),
+        )
+        row = run(client, app_db(client).fetch_one, api_tokens.select())
+    assert entry["actor"] == "cli" and raw not in entry["detail"]
+    assert row["created_by"] is None
+    _, err = cli("api-token", "create", "--name", "x", "--role", "unit_operator", status=2)
+    assert "unit" in err

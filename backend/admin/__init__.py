@@ -27,6 +27,7 @@ from backend.admin import (
     fraud,
     holidays,
     home,
+    integration,
     ledger,
     monitor,
     offices,
@@ -40,6 +41,7 @@ from backend.admin import (
     tpp,
     units,
     users,
+    webhooks_page,
 )
 
 GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
@@ -79,6 +81,9 @@ routes: list[BaseRoute] = [
     Route("/users/{admin_id:id}", users.edit_page, methods=BOTH),
     Route("/tokens", tokens.list_page, methods=BOTH),
     Route("/tokens/{token_id:id}/revoke", tokens.revoke_page, methods=POST),
+    Route("/webhooks", webhooks_page.list_page, methods=BOTH),
+    Route("/webhooks/{webhook_id:id}/delete", webhooks_page.delete_page, methods=POST),
+    Route("/webhooks/{webhook_id:id}/resume", webhooks_page.resume_page, methods=POST),
     Route("/audit", audit.log_page, methods=GET),
     Route("/audit/export.csv", audit.export_csv, methods=GET),
     Route("/ledger", ledger.heads_page, methods=GET),
@@ -142,4 +147,4 @@ routes: list[BaseRoute] = [
 ]
 
 # JSON admin API for other government systems, mounted under /api/v1/admin.
-api_routes: list[BaseRoute] = api.routes
+api_routes: list[BaseRoute] = [*api.routes, *integration.routes()]

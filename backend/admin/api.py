@@ -37,7 +37,6 @@ from backend.admin import (
     offices,
     organisation,
     phones,
-    recaps,
     requests,
     scope,
     units,
@@ -454,7 +453,6 @@ routes: list[BaseRoute] = [
     Route("/apel", endpoint(WRITERS, apel.api_create, 201), methods=POST),
     Route("/apel/{apel_id:id}", endpoint(WRITERS, apel.api_delete), methods=["DELETE"]),
     Route("/apel/{apel_id:id}/attendance", endpoint(READERS, apel.api_attendance), methods=GET),
-    Route("/recaps/monthly", endpoint(READERS, recaps.monthly_api), methods=GET),
     Route("/requests", endpoint(READERS, requests.api_list), methods=GET),
     Route("/requests/decisions", endpoint(WRITERS, requests.api_decide_many), methods=POST),
     Route("/requests/{request_id:id}", endpoint(READERS, requests.api_get), methods=GET),
@@ -514,9 +512,6 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("DELETE", "/apel/{apel_id}"): "End an apel session (past occurrences stay in recaps)",
     ("GET", "/apel/{apel_id}/attendance"): "Who attended an apel session on a day (date, "
     "default today or the session's date)",
-    ("GET", "/recaps/monthly"): "The monthly recap (month=YYYY-MM, unit): per employee counts, "
-    "attendance %, apel due/attended/missed, the diary (days submitted/approved, validated and "
-    "effective minutes, %) and the itemised TPP deductions",
     ("GET", "/requests"): "Requests from the phones (status: pending (default), approved, "
     "rejected, cancelled, all; held: all (default) or operator: no supervisor, or escalated)",
     ("POST", "/requests/decisions"): "Decide several requests {request_ids, decision: "

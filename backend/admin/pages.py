@@ -58,6 +58,7 @@ NAV: tuple[tuple[str, LazyText, tuple[str, ...]], ...] = (
     ("/admin/agencies", _("Agencies"), (*ORG_ADMINS, "leader")),
     ("/admin/users", _("Admins"), ORG_ADMINS),
     ("/admin/tokens", _("API tokens"), ORG_ADMINS),
+    ("/admin/webhooks", _("Webhooks"), ORG_ADMINS),
     ("/admin/audit", _("Audit log"), ORG_ADMINS),
     ("/admin/ledger", _("Tamper-evident record"), (*ORG_ADMINS, "leader")),
 )

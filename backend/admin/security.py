@@ -74,7 +74,7 @@ class Principal:
     a leader of one unit.
     """
 
-    kind: str  # "admin" or "token"
+    kind: str  # "admin", "token" or "cli" (the operator's command line)
     id: int
     name: str
     role: str
@@ -86,7 +86,7 @@ class Principal:
     @property
     def actor(self) -> str:
         """How the audit log names this principal."""
-        return f"{self.kind}:{self.id}"
+        return "cli" if self.kind == "cli" else f"{self.kind}:{self.id}"
 
     @property
     def can_write(self) -> bool:
@@ -364,8 +364,20 @@ async def load_api_token(db: Database, secret_key: bytes, raw: str) -> Principal
 
 
 async def require_token(request: Request, roles: tuple[str, ...] = READERS) -> Principal:
-    """The API token's principal if its role is in ``roles``; ApiError otherwise."""
+    """The API token's principal (or the signed-in admin's, without an Authorization header)
+    if its role is in ``roles``; ApiError otherwise."""
     state = AppState.of(request)
+    if "authorization" not in request.headers:
+        # A console session works too (the console's own fetches), with its CSRF check.
+        session = await current_admin(request)
+        if session is not None:
+            if request.method in UNSAFE_METHODS:
+                sent = request.headers.get("x-csrf-token", "")
+                if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                    raise ApiError("csrf_failed")
+            if session.role not in roles:
+                raise ApiError("forbidden")
+            return session
     scheme, _sep, raw = request.headers.get("authorization", "").partition(" ")
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 100:

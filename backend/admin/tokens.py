@@ -61,7 +61,7 @@ async def create(
                 name=name,
                 token_hash=hash_api_token(secret_key, raw),
                 prefix=raw[:10],
-                created_by=me.id,
+                created_by=me.id if me.kind == "admin" else None,
                 created_at=utcnow(),
                 **grant,
             )
