@@ -212,6 +212,9 @@ def test_absences_holidays_schedules_and_tpp_pages(
             "PSW4",
             "missing_in",
             "missing_out",
+            "apel_absent",
+            "activity_shortfall",
+            "activity_threshold",
         )
     }
     page = client.get("/admin/tpp").text

@@ -227,7 +227,8 @@ def test_deliveries_survive_a_receiver_restart_in_order_per_record(
         first = list(dict.fromkeys(seqs))
         assert first == sorted(first)
     names = [p["data"]["name"] for _, p in receiver.got if p["type"] == "employee.updated"]
-    assert names[-5:] == [f"{e['name']} 3" for e in employees]
+    # The last delivery of each record carries its last state (no order across records).
+    assert sorted(names[-5:]) == sorted(f"{e['name']} 3" for e in employees)
     kinds = [p["type"] for _, p in receiver.got if p["type"].startswith("absence")]
     assert kinds == ["absence.created", "absence.cancelled"]
     assert receiver.refused == 0

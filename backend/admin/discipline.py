@@ -19,10 +19,19 @@ from backend.admin import fields, scope
 from backend.admin.pages import render
 from backend.admin.security import READERS, Principal, require_role
 from backend.db import agencies, employees, units, utcnow
+from backend.employees import ValidationError
 from backend.errors import ApiError
 from backend.i18n import gettext
 from backend.state import AppState
 from backend.templating import current_language
+
+
+def _number(value: str | None) -> int | None:
+    """A query-string id or year; anything else (a huge number, text) is None, not a 500."""
+    try:
+        return fields.int_or_none(value)
+    except ValidationError:
+        return None
 
 
 async def _agency(db: Database, me: Principal, wanted: str | None) -> int:
@@ -30,7 +39,7 @@ async def _agency(db: Database, me: Principal, wanted: str | None) -> int:
         return me.agency_id
     query = sa.select(agencies.c.id).order_by(agencies.c.id).limit(1)
     if wanted:
-        agency_id = fields.int_or_none(wanted)
+        agency_id = _number(wanted)
         if agency_id is None:
             raise ApiError("validation_failed", detail="agency_id: a number")
         query = sa.select(agencies.c.id).where(agencies.c.id == agency_id)
@@ -43,7 +52,7 @@ async def _agency(db: Database, me: Principal, wanted: str | None) -> int:
 def _year(wanted: str | None) -> int:
     if not wanted:
         return discipline.year_of(utcnow())
-    year = fields.int_or_none(wanted)
+    year = _number(wanted)
     if year is None or not 2000 <= year <= 2100:
         raise ApiError("validation_failed", detail="year: 2000 to 2100")
     return year
@@ -52,7 +61,7 @@ def _year(wanted: str | None) -> int:
 async def _unit_clause(db: Database, me: Principal, agency_id: int, wanted: str | None) -> Any:
     clause = scope.employees(me)
     if wanted:
-        unit_id = fields.int_or_none(wanted)
+        unit_id = _number(wanted)
         found = await db.fetch_val(
             sa.select(units.c.id)
             .where(units.c.id == (unit_id or 0), units.c.agency_id == agency_id)
@@ -120,7 +129,7 @@ async def page(request: Request) -> Response:
         {
             "report": report,
             "units": unit_choices,
-            "unit_filter": fields.int_or_none(request.query_params.get("unit") or None),
+            "unit_filter": _number(request.query_params.get("unit") or None),
             "export_query": request.url.query,
         },
     )
