@@ -19,13 +19,8 @@ from tests.client import Phone
 from tests.conftest import QR_KEYS, app_db, run
 
 
-@pytest.fixture
-def cli(
-    tmp_path: Path,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-):  # type: ignore[no-untyped-def]
+def cli_environment(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings a CLI run reads, pointed at this test's database and data directory."""
     env = {
         "PRESENSI_DATA_DIR": str(tmp_path / "data"),
         "PRESENSI_DATABASE_URL": database_url,
@@ -35,6 +30,16 @@ def cli(
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):  # type: ignore[no-untyped-def]
+    cli_environment(tmp_path, database_url, monkeypatch)
     monkeypatch.chdir(tmp_path)
 
     def invoke(*argv: str, status: int = 0) -> tuple[str, str]:

@@ -25,10 +25,11 @@ from backend.db import checkins, corrections, ledger_entries, ledger_head
 from backend.demo import ensure_demo
 from backend.settings import Settings
 from tests.client import Phone
-from tests.conftest import QR_KEYS, app_db, make_settings, run
+from tests.conftest import app_db, make_settings, run
 from tests.support.admin import make_admins, sign_in
 from tests.test_api import current_token, enrolled
 from tests.test_checkin_records import phones_for, submit_all
+from tests.test_cli import cli_environment
 
 DAY = date(2026, 11, 23)
 WIB = ZoneInfo("Asia/Jakarta")
@@ -204,15 +205,7 @@ def verify_log(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ):  # type: ignore[no-untyped-def]
-    env = {
-        "PRESENSI_DATA_DIR": str(tmp_path / "data"),
-        "PRESENSI_DATABASE_URL": database_url,
-        "PRESENSI_PUBLIC_URL": "https://presensi.test",
-        "PRESENSI_QR_KEYS": QR_KEYS,
-        "PRESENSI_SECRET_KEY": "test-secret-key-0123456789",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    cli_environment(tmp_path, database_url, monkeypatch)
 
     def invoke(*argv: str) -> tuple[int, str, str]:
         status = main(["verify-log", *argv])
